@@ -1,0 +1,145 @@
+"""Label encodings shared by every stage of larseg (simulator, files, datasets, metrics).
+
+The encodings are the papers':
+- cosmic tagger (SBND, Acciarri et al. 2021): 0 background, 1 cosmic, 2 neutrino;
+- SparseSSNet (MicroBooNE note 1091): HIP 0, MIP 1, shower 2, delta 3, Michel 4, re-classified
+  into track (HIP, MIP) and shower (shower, delta, Michel);
+- sMask-RCNN ancestor classes (cosmic, neutrino, proton, electron, neutron, other).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+import numpy as np
+
+#: Per-pixel value for "no label" (a pixel with charge from noise only, or no instance).
+NO_LABEL = -1
+
+
+class CosmicLabel(IntEnum):
+    BACKGROUND = 0
+    COSMIC = 1
+    NEUTRINO = 2
+
+
+class SemanticLabel(IntEnum):
+    HIP = 0
+    MIP = 1
+    SHOWER = 2
+    DELTA = 3
+    MICHEL = 4
+
+
+class TrackShowerLabel(IntEnum):
+    TRACK = 0
+    SHOWER = 1
+
+
+class Origin(IntEnum):
+    """Where a particle's ancestry starts: decides its cosmic-tagger label."""
+
+    COSMIC = 0
+    NEUTRINO = 1
+    BOMB = 2  # particle-bomb "interaction": labelled as neutrino-like activity
+
+
+class InstanceClass(IntEnum):
+    """sMask-RCNN ancestor classes (Table I of the sMask-RCNN paper)."""
+
+    COSMIC = 0
+    NEUTRINO = 1
+    PROTON = 2
+    ELECTRON = 3
+    NEUTRON = 4
+    OTHER = 5
+
+
+N_COSMIC_CLASSES = len(CosmicLabel)
+N_SEMANTIC_CLASSES = len(SemanticLabel)
+
+COSMIC_NAMES = tuple(c.name.lower() for c in CosmicLabel)
+SEMANTIC_NAMES = ("HIP", "MIP", "shower", "delta", "Michel")
+TRACK_SHOWER_NAMES = ("track", "shower")
+
+# semantic class -> track/shower class (note 1091, section 3.2); index = semantic class
+_SEMANTIC_TO_TRACK_SHOWER = np.array(
+    [TrackShowerLabel.TRACK, TrackShowerLabel.TRACK, TrackShowerLabel.SHOWER,
+     TrackShowerLabel.SHOWER, TrackShowerLabel.SHOWER],
+    dtype=np.int64,
+)
+
+
+def semantic_to_track_shower(semantic: np.ndarray) -> np.ndarray:
+    """Map 5-class SparseSSNet labels to track (0) / shower (1); NO_LABEL stays NO_LABEL."""
+    semantic = np.asarray(semantic)
+    out = np.full(semantic.shape, NO_LABEL, dtype=np.int64)
+    valid = semantic >= 0
+    out[valid] = _SEMANTIC_TO_TRACK_SHOWER[semantic[valid].astype(np.int64)]
+    return out.astype(semantic.dtype) if semantic.dtype.kind in "iu" else out
+
+
+def cosmic_label_for_origin(origin: Origin) -> CosmicLabel:
+    """Cosmic-tagger label of charge deposited by a particle of the given origin."""
+    return CosmicLabel.COSMIC if origin == Origin.COSMIC else CosmicLabel.NEUTRINO
+
+
+# larcv's ShapeType_t (larcv3 DataFormatTypes.h): kShapeShower 0, kShapeTrack 1, kShapeMichel 2,
+# kShapeDelta 3, kShapeLEScatter 4, kShapeGhost 5, kShapeUnknown 6.
+LARCV_SHAPE_SHOWER = 0
+LARCV_SHAPE_TRACK = 1
+LARCV_SHAPE_MICHEL = 2
+LARCV_SHAPE_DELTA = 3
+LARCV_SHAPE_UNKNOWN = 6
+
+_SEMANTIC_TO_LARCV_SHAPE = {
+    SemanticLabel.HIP: LARCV_SHAPE_TRACK,
+    SemanticLabel.MIP: LARCV_SHAPE_TRACK,
+    SemanticLabel.SHOWER: LARCV_SHAPE_SHOWER,
+    SemanticLabel.DELTA: LARCV_SHAPE_DELTA,
+    SemanticLabel.MICHEL: LARCV_SHAPE_MICHEL,
+}
+
+# Particles whose tracks are "highly ionising" in SparseSSNet's sense: protons and heavier
+# hadrons/nuclei. Muons, charged pions and kaons are MIP-like (note 1091, section 3.2).
+_HIP_PDGS = frozenset({2212, -2212, 1000010020, 1000010030, 1000020030, 1000020040})
+
+
+def is_hip_pdg(pdg: int) -> bool:
+    return pdg in _HIP_PDGS or abs(pdg) > 1000000000
+
+
+def semantic_to_larcv_shape(semantic: SemanticLabel | int) -> int:
+    try:
+        return _SEMANTIC_TO_LARCV_SHAPE[SemanticLabel(semantic)]
+    except ValueError:
+        return LARCV_SHAPE_UNKNOWN
+
+
+def larcv_shape_to_semantic(shape: int, pdg: int) -> int:
+    """Inverse of :func:`semantic_to_larcv_shape`; HIP vs MIP is decided by the particle type."""
+    if shape == LARCV_SHAPE_TRACK:
+        return int(SemanticLabel.HIP if is_hip_pdg(pdg) else SemanticLabel.MIP)
+    if shape == LARCV_SHAPE_SHOWER:
+        return int(SemanticLabel.SHOWER)
+    if shape == LARCV_SHAPE_DELTA:
+        return int(SemanticLabel.DELTA)
+    if shape == LARCV_SHAPE_MICHEL:
+        return int(SemanticLabel.MICHEL)
+    return NO_LABEL
+
+
+def instance_class_for(origin: Origin, ancestor_pdg: int) -> InstanceClass:
+    """sMask-RCNN class of an ancestor interaction, from its origin and its ancestor's PDG code."""
+    if origin in (Origin.NEUTRINO, Origin.BOMB):
+        return InstanceClass.NEUTRINO
+    a = abs(ancestor_pdg)
+    if a == 13:
+        return InstanceClass.COSMIC
+    if a == 2212:
+        return InstanceClass.PROTON
+    if a in (11, 22):
+        return InstanceClass.ELECTRON
+    if a == 2112:
+        return InstanceClass.NEUTRON
+    return InstanceClass.OTHER
