@@ -160,8 +160,8 @@ class PlaneImage:
                     f"{int(bad.sum())} non-finite ADC value(s), first at pixel "
                     f"(tick {rows[i]}, wire {cols[i]}) = {self.values[i]}",
                     event=event, field=f"{tag}.values")
-            flat = self.flat_index
-            if np.unique(flat).size != n:
+            flat = np.sort(self.flat_index)
+            if n > 1 and bool((flat[1:] == flat[:-1]).any()):
                 raise InvalidEventError("duplicate pixel coordinates", event=event,
                                         field=f"{tag}.coords")
         for name, lo, hi in (("cosmic", 0, N_COSMIC_CLASSES - 1),
@@ -296,15 +296,20 @@ class Event:
         return self
 
 
-def semantic_of(pdg: int, process: str) -> int:
-    """Default SparseSSNet class of the charge a particle deposits (note 1091 definitions)."""
-    from .labels import is_hip_pdg
+def semantic_of(pdg: int, process: str, parent_pdg: int | None = None) -> int:
+    """Default SparseSSNet class of the charge a particle deposits (note 1091 definitions).
+
+    Electrons made by ionisation are δ-rays; electrons from a decay are Michel electrons when the
+    parent is a muon (or when the parent is not known); other e±/γ start showers; protons and
+    heavier are HIP; other charged particles MIP.
+    """
+    from .labels import DECAY_PROCESSES, DELTA_PROCESSES, is_hip_pdg
 
     a = abs(pdg)
     if a in (11, 22):
-        if process in ("muIoni", "hIoni", "eIoni_delta", "delta"):
+        if a == 11 and process in DELTA_PROCESSES:
             return int(SemanticLabel.DELTA)
-        if process in ("Decay", "muMinusCaptureAtRest", "michel"):
+        if a == 11 and process in DECAY_PROCESSES and (parent_pdg is None or abs(parent_pdg) == 13):
             return int(SemanticLabel.MICHEL)
         return int(SemanticLabel.SHOWER)
     if is_hip_pdg(pdg):

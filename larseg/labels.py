@@ -84,25 +84,19 @@ def cosmic_label_for_origin(origin: Origin) -> CosmicLabel:
     return CosmicLabel.COSMIC if origin == Origin.COSMIC else CosmicLabel.NEUTRINO
 
 
-# larcv's ShapeType_t (larcv3 DataFormatTypes.h): kShapeShower 0, kShapeTrack 1, kShapeMichel 2,
-# kShapeDelta 3, kShapeLEScatter 4, kShapeGhost 5, kShapeUnknown 6.
+# larcv3's ShapeType_t (larcv3 src/larcv3/core/dataformat/DataFormatTypes.h): kShapeShower 0,
+# kShapeTrack 1, kShapeUnknown 2. (larcv2 had Michel/Delta/LEScatter codes; larcv3 does not.)
 LARCV_SHAPE_SHOWER = 0
 LARCV_SHAPE_TRACK = 1
-LARCV_SHAPE_MICHEL = 2
-LARCV_SHAPE_DELTA = 3
-LARCV_SHAPE_UNKNOWN = 6
-
-_SEMANTIC_TO_LARCV_SHAPE = {
-    SemanticLabel.HIP: LARCV_SHAPE_TRACK,
-    SemanticLabel.MIP: LARCV_SHAPE_TRACK,
-    SemanticLabel.SHOWER: LARCV_SHAPE_SHOWER,
-    SemanticLabel.DELTA: LARCV_SHAPE_DELTA,
-    SemanticLabel.MICHEL: LARCV_SHAPE_MICHEL,
-}
+LARCV_SHAPE_UNKNOWN = 2
 
 # Particles whose tracks are "highly ionising" in SparseSSNet's sense: protons and heavier
 # hadrons/nuclei. Muons, charged pions and kaons are MIP-like (note 1091, section 3.2).
 _HIP_PDGS = frozenset({2212, -2212, 1000010020, 1000010030, 1000020030, 1000020040})
+
+# GEANT4 process names of δ-ray production by ionisation, and of a muon's decay products.
+DELTA_PROCESSES = frozenset({"muIoni", "hIoni", "eIoni", "ionIoni"})
+DECAY_PROCESSES = frozenset({"Decay", "muMinusCaptureAtRest", "DecayWithSpin"})
 
 
 def is_hip_pdg(pdg: int) -> bool:
@@ -110,22 +104,29 @@ def is_hip_pdg(pdg: int) -> bool:
 
 
 def semantic_to_larcv_shape(semantic: SemanticLabel | int) -> int:
-    try:
-        return _SEMANTIC_TO_LARCV_SHAPE[SemanticLabel(semantic)]
-    except ValueError:
-        return LARCV_SHAPE_UNKNOWN
+    """larcv3 shape of a particle of this class: track for HIP/MIP, shower for the rest."""
+    if semantic in (SemanticLabel.HIP, SemanticLabel.MIP):
+        return LARCV_SHAPE_TRACK
+    if semantic in (SemanticLabel.SHOWER, SemanticLabel.DELTA, SemanticLabel.MICHEL):
+        return LARCV_SHAPE_SHOWER
+    return LARCV_SHAPE_UNKNOWN
 
 
-def larcv_shape_to_semantic(shape: int, pdg: int) -> int:
-    """Inverse of :func:`semantic_to_larcv_shape`; HIP vs MIP is decided by the particle type."""
+def larcv_shape_to_semantic(shape: int, pdg: int, process: str = "", parent_pdg: int = 0) -> int:
+    """SparseSSNet class of a larcv3 particle.
+
+    larcv3 only says track or shower; the finer class follows note 1091's definitions: a track is
+    HIP for protons and heavier, MIP otherwise; a shower-like electron made by ionisation is a
+    δ-ray, one from a muon's decay is a Michel electron.
+    """
     if shape == LARCV_SHAPE_TRACK:
         return int(SemanticLabel.HIP if is_hip_pdg(pdg) else SemanticLabel.MIP)
     if shape == LARCV_SHAPE_SHOWER:
+        if abs(pdg) == 11 and process in DELTA_PROCESSES:
+            return int(SemanticLabel.DELTA)
+        if abs(pdg) == 11 and process in DECAY_PROCESSES and abs(parent_pdg) == 13:
+            return int(SemanticLabel.MICHEL)
         return int(SemanticLabel.SHOWER)
-    if shape == LARCV_SHAPE_DELTA:
-        return int(SemanticLabel.DELTA)
-    if shape == LARCV_SHAPE_MICHEL:
-        return int(SemanticLabel.MICHEL)
     return NO_LABEL
 
 

@@ -1,0 +1,22 @@
+"""larcv3 HDF5 I/O with h5py: a lossless product-level reader/writer and the Event mapping.
+
+- :mod:`larseg.io.larcv3_schema`: larcv's dtypes, chunking, compression;
+- :mod:`larseg.io.larcv3`: ``Larcv3Reader`` (lazy, fork-safe, bulk block reads) and
+  ``Larcv3Writer`` (atomic, resumable);
+- :mod:`larseg.io.events`: ``EventFile`` (``Sequence[Event]``), ``EventWriter``, ``write_events``;
+- :mod:`larseg.io.producers`: which producer holds which part of an Event (presets per detector).
+"""
+
+from .events import EventFile, EventWriter, event_products, write_events
+from .larcv3 import Larcv3Reader, Larcv3Writer, open_h5
+from .larcv3_writer import partial_path
+from .producers import (MICROBOONE, PRESETS, SBND, ProducerNames, producers_for_detector,
+                        resolve_producers)
+from .products import Cluster2D, Image2D, ImageMeta2D, ProductInfo, Sparse2D
+
+__all__ = [
+    "EventFile", "EventWriter", "write_events", "event_products",
+    "Larcv3Reader", "Larcv3Writer", "open_h5", "partial_path",
+    "ProducerNames", "MICROBOONE", "SBND", "PRESETS", "producers_for_detector",
+    "resolve_producers", "Sparse2D", "Cluster2D", "Image2D", "ImageMeta2D", "ProductInfo",
+]

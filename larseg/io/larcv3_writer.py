@@ -1,0 +1,385 @@
+"""Product-level larcv3 HDF5 writer: larcv's layout, atomic and resumable.
+
+- Atomic: everything goes to ``<name>.partial`` beside the target, renamed onto the target by
+  :meth:`Larcv3Writer.close`. An exception or a kill leaves the target as it was.
+- Commit marker: an event's products are appended first, its ``Events/event_id`` row last, and
+  the file is flushed; the number of event_id rows is the number of complete events.
+- Resumable: opening (mode "a") a ``.partial`` left by an interrupted job truncates every
+  product's tables back to the last complete event and continues; appending to a finished file
+  copies it to ``.partial`` first. ``n_events`` tells a caller how many events are already in.
+- Groups are created lazily, like larcv's. A product absent from an event is written empty for
+  it; a product that first appears at event k gets k empty entries first, so every product has
+  one entry per event.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import warnings
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from ..errors import FileFormatError
+from . import larcv3_schema as S
+from .products import Cluster2D, Image2D, Sparse2D, metas_to_rows
+
+PARTIAL_SUFFIX = ".partial"
+
+
+def partial_path(path: str | Path) -> Path:
+    path = Path(path)
+    return path.with_name(path.name + PARTIAL_SUFFIX)
+
+
+def _id_extents(first0: int, counts: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(counts), S.ID_EXTENTS_DTYPE)
+    if len(counts):
+        starts = np.empty(len(counts), np.int64)
+        starts[0] = 0
+        np.cumsum(counts[:-1], out=starts[1:])
+        out["first"] = first0 + starts
+        out["N"] = counts
+        out["ID"] = ids
+    return out
+
+
+def _voxels(ids: np.ndarray, values: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(ids), S.VOXEL_DTYPE)
+    out["id"] = ids
+    out["value"] = values
+    return out
+
+
+def _sorted_voxels(ids: np.ndarray, values: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """larcv's VoxelSet keeps voxels sorted by id, without duplicates."""
+    if ids.size > 1 and not np.all(ids[1:] > ids[:-1]):
+        order = np.argsort(ids, kind="stable")
+        ids, values = ids[order], values[order]
+        if np.any(ids[1:] == ids[:-1]):
+            raise ValueError(f"{what}: duplicate voxel ids")
+    return ids, values
+
+
+def producer_missing(given: dict[str, dict], key: tuple[str, str]) -> bool:
+    return key[1] not in given.get(key[0], {})
+
+
+class _Group:
+    """One product group being appended to: its datasets and their current lengths."""
+
+    def __init__(self, h5: h5py.File, ptype: str, producer: str, create: bool) -> None:
+        self.ptype, self.producer = ptype, producer
+        path = S.group_path(ptype, producer)
+        if create:
+            self.group = h5.require_group(S.DATA_GROUP).create_group(S.group_name(ptype, producer))
+            for name, (dtype, chunk) in S.DATASETS[ptype].items():
+                if chunk is not None:  # image2d "images": created with the first images
+                    S.create_dataset(self.group, name, dtype, chunk)
+        else:
+            self.group = h5[path]
+        self.pending: dict[str, list[np.ndarray]] = {name: [] for name in S.DATASETS[ptype]}
+        self.images_chunk: int | None = None  # image2d: pixel count of the first event's images
+        self.length = {name: (self.group[name].shape[0] if name in self.group else 0)
+                       for name in S.DATASETS[ptype]}
+
+    def next_index(self, name: str) -> int:
+        """Row index the next appended row of ``name`` will get (on disk + pending)."""
+        return self.length[name] + sum(len(r) for r in self.pending[name])
+
+    def add(self, name: str, rows: np.ndarray) -> None:
+        self.pending[name].append(rows)
+
+    def flush(self) -> None:
+        for name, (dtype, _) in S.DATASETS[self.ptype].items():
+            parts = self.pending[name]
+            if not parts:
+                continue
+            rows = np.concatenate(parts) if len(parts) > 1 else parts[0]
+            self.pending[name] = []
+            if name not in self.group:  # image2d images: chunk = first event's pixel count
+                S.create_dataset(self.group, name, dtype, self.images_chunk or len(rows))
+            if len(rows) == 0:
+                continue
+            d = self.group[name]
+            n = self.length[name]
+            d.resize((n + len(rows),))
+            d[n:] = rows
+            self.length[name] = n + len(rows)
+
+
+class Larcv3Writer:
+    """Append events of larcv3 products to a file.
+
+    ``mode="w"``: a new file (replaces the target on close); ``mode="a"``: continue a
+    ``.partial`` left by an interrupted job, else append to the target if it exists, else new.
+    ``buffer_events``: events kept in memory and written together (1 = every event is on disk
+    when :meth:`write_event` returns).
+    """
+
+    def __init__(self, path: str | Path, mode: str = "w", *, buffer_events: int = 1) -> None:
+        if mode not in ("w", "a"):
+            raise ValueError(f"mode must be 'w' or 'a', got {mode!r}")
+        self.path = Path(path)
+        self.partial = partial_path(self.path)
+        self.buffer_events = max(1, int(buffer_events))
+        self.recovered_events = 0  # complete events found in a resumed .partial / appended file
+        self.dropped_rows = 0      # product rows of incomplete events cut off on resume
+        self._closed = False
+        self._groups: dict[tuple[str, str], _Group] = {}
+        self._pending_ids: list[tuple[int, int, int]] = []
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if mode == "w":
+            if self.partial.exists():
+                self.partial.unlink()
+            self._h5 = self._create()
+        else:
+            self._h5 = self._open_append()
+        self._n_committed = self._event_ds.shape[0]
+
+    # ---------------------------------------------------------------- opening
+    def _create(self) -> h5py.File:
+        h5 = h5py.File(self.partial, "w")
+        S.create_dataset(h5.require_group(S.EVENTS_GROUP), S.EVENT_ID_DATASET,
+                         S.EVENT_ID_DTYPE, S.EVENT_ID_CHUNK)
+        h5.require_group(S.DATA_GROUP)
+        h5.flush()
+        return h5
+
+    def _open_append(self) -> h5py.File:
+        if not self.partial.exists() and self.path.exists():
+            shutil.copyfile(self.path, self.partial)
+        if not self.partial.exists():
+            return self._create()
+        try:
+            h5 = h5py.File(self.partial, "r+")
+        except OSError as e:
+            warnings.warn(f"{self.partial}: cannot be opened ({e}); nothing to recover, "
+                          "starting a new file", stacklevel=3)
+            self.partial.unlink()
+            return self._create()
+        self._recover(h5)
+        return h5
+
+    def _recover(self, h5: h5py.File) -> None:
+        """Cut every product back to the events whose event_id row exists."""
+        ev = f"{S.EVENTS_GROUP}/{S.EVENT_ID_DATASET}"
+        if ev not in h5:
+            S.create_dataset(h5.require_group(S.EVENTS_GROUP), S.EVENT_ID_DATASET,
+                             S.EVENT_ID_DTYPE, S.EVENT_ID_CHUNK)
+        n = h5[ev].shape[0]
+        data = h5.require_group(S.DATA_GROUP)
+        for name in list(data.keys()):
+            parsed = S.parse_group_name(name)
+            if parsed is None:
+                continue
+            ptype, producer = parsed
+            g = data[name]
+            missing = [d for d in S.DATASETS[ptype] if d not in g and d != "images"]
+            if missing:
+                raise FileFormatError(f"file {self.partial}: group {name} lacks {missing}")
+            if g["extents"].shape[0] < n:
+                raise FileFormatError(f"file {self.partial}, {ptype} '{producer}': "
+                                      f"{g['extents'].shape[0]} entries for {n} events; "
+                                      "cannot resume")
+            keep = {"extents": n}
+            for table, target in S.CHAINS[ptype]:
+                k = keep[table]
+                if target not in g:
+                    continue
+                if k == 0:
+                    keep[target] = 0
+                else:
+                    last = g[table][k - 1]
+                    keep[target] = int(last["first"]) + int(last["N"])
+            for table, parent in S.PARALLEL[ptype]:
+                keep[table] = keep[parent]
+            for table, k in keep.items():
+                d = g[table]
+                if d.shape[0] < k:
+                    raise FileFormatError(f"file {self.partial}, {ptype} '{producer}': {table} "
+                                          f"has {d.shape[0]} rows, events need {k}")
+                if d.shape[0] > k:
+                    self.dropped_rows += d.shape[0] - k
+                    d.resize((k,))
+            self._groups[(ptype, producer)] = _Group(h5, ptype, producer, create=False)
+        self.recovered_events = n
+        h5.flush()
+
+    @property
+    def _event_ds(self) -> h5py.Dataset:
+        return self._h5[S.EVENTS_GROUP][S.EVENT_ID_DATASET]
+
+    @property
+    def n_events(self) -> int:
+        """Events accepted so far (complete on disk + buffered)."""
+        return self._n_committed + len(self._pending_ids)
+
+    # ---------------------------------------------------------------- writing
+    def _group(self, ptype: str, producer: str) -> _Group:
+        key = (ptype, producer)
+        g = self._groups.get(key)
+        if g is None:
+            g = self._groups[key] = _Group(self._h5, ptype, producer, create=True)
+            for _ in range(self.n_events):  # backfill: one (empty) entry per earlier event
+                self._add_empty(g)
+        return g
+
+    @staticmethod
+    def _add_empty(g: _Group) -> None:
+        ext = np.zeros(1, S.EXTENTS_DTYPE)
+        ext["first"] = g.next_index(S.CHAINS[g.ptype][0][1])
+        g.add("extents", ext)
+
+    def write_event(self, run: int, subrun: int, event: int, *,
+                    sparse2d: dict[str, list[Sparse2D]] | None = None,
+                    cluster2d: dict[str, list[Cluster2D]] | None = None,
+                    particles: dict[str, np.ndarray] | None = None,
+                    image2d: dict[str, list[Image2D]] | None = None) -> None:
+        """Append one event; each argument maps producer -> that product's content."""
+        if self._closed:
+            raise ValueError(f"{self.path}: writer is closed")
+        given = {S.SPARSE2D: sparse2d or {}, S.CLUSTER2D: cluster2d or {},
+                 S.PARTICLE: particles or {}, S.IMAGE2D: image2d or {}}
+        tag = f"{self.path}, event {run}/{subrun}/{event}"
+        # A bad product raises with nothing of this event kept (checked, then rolled back).
+        prepared = [(ptype, producer, content) for ptype, products in given.items()
+                    for producer, content in products.items()]
+        for ptype, producer, content in prepared:
+            self._check(ptype, producer, content, tag)
+        snapshot = {key: {n: len(rows) for n, rows in g.pending.items()}
+                    for key, g in self._groups.items()}
+        try:
+            for ptype, producer, content in prepared:
+                g = self._group(ptype, producer)
+                getattr(self, f"_add_{ptype}")(g, content, f"{tag}, {ptype} '{producer}'")
+        except Exception:
+            # roll back this event's buffered rows (and groups it created) before re-raising
+            for key in [k for k in self._groups if k not in snapshot]:
+                del self._h5[self._groups.pop(key).group.name]
+            for key, sizes in snapshot.items():
+                for name, k in sizes.items():
+                    del self._groups[key].pending[name][k:]
+            raise
+        for key, g in self._groups.items():
+            if producer_missing(given, key):
+                self._add_empty(g)
+        self._pending_ids.append((int(run), int(subrun), int(event)))
+        if len(self._pending_ids) >= self.buffer_events:
+            self.flush()
+
+    @staticmethod
+    def _check(ptype: str, producer: str, content, tag: str) -> None:
+        if ptype == S.PARTICLE:
+            if not isinstance(content, np.ndarray) or content.dtype != S.PARTICLE_DTYPE:
+                raise TypeError(f"{tag}: particle '{producer}' must be a PARTICLE_DTYPE array")
+        else:
+            kind = {S.SPARSE2D: Sparse2D, S.CLUSTER2D: Cluster2D, S.IMAGE2D: Image2D}[ptype]
+            if not all(isinstance(c, kind) for c in content):
+                raise TypeError(f"{tag}: {ptype} '{producer}' must be a list of {kind.__name__}")
+
+    def _add_sparse2d(self, g: _Group, projs: list[Sparse2D], what: str) -> None:
+        ids, vals = [], []
+        for p in projs:
+            i, v = _sorted_voxels(p.ids, p.values, f"{what}, projection {p.meta.projection_id}")
+            ids.append(i)
+            vals.append(v)
+        counts = np.array([len(i) for i in ids], np.int64)
+        ext = np.zeros(1, S.EXTENTS_DTYPE)
+        ext["first"], ext["N"] = g.next_index("voxel_extents"), len(projs)
+        g.add("extents", ext)
+        g.add("voxel_extents", _id_extents(g.next_index("voxels"), counts,
+                                           np.array([p.meta.projection_id for p in projs])))
+        g.add("image_meta", metas_to_rows([p.meta for p in projs]))
+        if projs:
+            g.add("voxels", _voxels(np.concatenate(ids), np.concatenate(vals)))
+
+    def _add_cluster2d(self, g: _Group, projs: list[Cluster2D], what: str) -> None:
+        ext = np.zeros(1, S.EXTENTS_DTYPE)
+        ext["first"], ext["N"] = g.next_index("projection_extents"), len(projs)
+        g.add("extents", ext)
+        g.add("projection_extents", _id_extents(
+            g.next_index("cluster_extents"), np.array([p.n_clusters for p in projs], np.int64),
+            np.array([p.meta.projection_id for p in projs])))
+        g.add("image_meta", metas_to_rows([p.meta for p in projs]))
+        for p in projs:
+            ids, vals = [], []
+            for k in range(p.n_clusters):
+                i, v = p.cluster(k)
+                i, v = _sorted_voxels(i, v, f"{what}, projection {p.meta.projection_id}, "
+                                            f"cluster {p.cluster_ids[k]}")
+                ids.append(i)
+                vals.append(v)
+            g.add("cluster_extents", _id_extents(g.next_index("voxels"), np.diff(p.offsets),
+                                                 p.cluster_ids))
+            if ids:
+                g.add("voxels", _voxels(np.concatenate(ids), np.concatenate(vals)))
+
+    def _add_particle(self, g: _Group, rows: np.ndarray, what: str) -> None:
+        ext = np.zeros(1, S.EXTENTS_DTYPE)
+        ext["first"], ext["N"] = g.next_index("particles"), len(rows)
+        g.add("extents", ext)
+        g.add("particles", np.ascontiguousarray(rows))
+
+    def _add_image2d(self, g: _Group, images: list[Image2D], what: str) -> None:
+        ext = np.zeros(1, S.EXTENTS_DTYPE)
+        ext["first"], ext["N"] = g.next_index("image_extents"), len(images)
+        g.add("extents", ext)
+        g.add("image_extents", _id_extents(
+            g.next_index("images"), np.array([im.data.size for im in images], np.int64),
+            np.array([im.meta.projection_id for im in images])))
+        g.add("image_meta", metas_to_rows([im.meta for im in images]))
+        if g.images_chunk is None and images:
+            g.images_chunk = sum(im.data.size for im in images)
+        g.add("images", (np.concatenate([im.data.reshape(-1) for im in images])
+                         if images else np.zeros(0, np.float32)))
+
+    # ---------------------------------------------------------------- commit
+    def flush(self) -> None:
+        """Write buffered events: products first, then their event_id rows, then flush."""
+        if not self._pending_ids:
+            return
+        for g in self._groups.values():
+            g.flush()
+        rows = np.array(self._pending_ids, dtype=np.int64).view(S.EVENT_ID_DTYPE).reshape(-1)
+        d = self._event_ds
+        n = d.shape[0]
+        d.resize((n + len(rows),))
+        d[n:] = rows
+        self._pending_ids = []
+        self._n_committed = n + len(rows)
+        self._h5.flush()
+
+    def close(self) -> Path:
+        """Write what is buffered, close, and move the file onto the target path."""
+        if self._closed:
+            return self.path
+        self.flush()
+        self._h5.close()
+        self._closed = True
+        os.replace(self.partial, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Close without renaming: the ``.partial`` stays for a later resume."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.flush()  # buffered events are complete: keep them
+        finally:
+            self._h5.close()
+
+    def __enter__(self) -> "Larcv3Writer":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            try:
+                self.abort()
+            except Exception:  # the original error matters more
+                pass
