@@ -1,0 +1,61 @@
+"""``larseg display FILE --event N``: event displays (PNG and interactive HTML)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .app import app, console
+from .common import existing_file
+
+
+@app.command(help=(
+    "Draw one event: per plane the ADC image and its truth labels (PNG via matplotlib, and an "
+    "interactive HTML page via plotly in which you can zoom into the vertex).\n\n"
+    "Fields: adc, cosmic (background/cosmic/neutrino), semantic (HIP/MIP/shower/delta/Michel), "
+    "track_shower, instance."))
+def display(
+    file: Path = typer.Argument(..., help="larcv3 HDF5 file."),
+    event: int = typer.Option(0, "--event", "-e", min=0, help="Entry number in the file."),
+    output: Path = typer.Option(Path("displays"), "--output", "-o", help="Output directory."),
+    fields: str = typer.Option("", "--fields",
+                               help="Comma-separated panels (default: adc + the labels present)."),
+    zoom: str = typer.Option("", "--zoom",
+                             help="'vertex' or 'row0:row1,col0:col1' to zoom (PNG)."),
+    html: bool = typer.Option(True, "--html/--no-html", help="Also write the interactive HTML page."),
+) -> None:
+    from ..io import EventFile
+    from ..viz import render_event_html, render_event_png
+
+    f = EventFile(existing_file(file))
+    if event >= len(f):
+        from ..errors import LarsegError
+        raise LarsegError(f"file {file} has {len(f)} events; --event {event} is out of range")
+    ev = f[event]
+    output.mkdir(parents=True, exist_ok=True)
+    stem = f"{file.stem}_event{event}"
+    kwargs = {}
+    if fields:
+        kwargs["fields"] = tuple(s.strip() for s in fields.split(",") if s.strip())
+    zoom_arg = _parse_zoom(zoom)
+    png = render_event_png(ev, output / f"{stem}.png", zoom=zoom_arg, **kwargs)
+    console.print(f"wrote {png}")
+    if html:
+        page = render_event_html(ev, output / f"{stem}.html", **kwargs)
+        console.print(f"wrote {page}")
+
+
+def _parse_zoom(zoom: str):
+    if not zoom:
+        return None
+    if zoom == "vertex":
+        return "vertex"
+    try:
+        rows, cols = zoom.split(",")
+        r0, r1 = (int(v) for v in rows.split(":"))
+        c0, c1 = (int(v) for v in cols.split(":"))
+    except ValueError:
+        from ..errors import LarsegError
+        raise LarsegError(f"--zoom '{zoom}': use 'vertex' or 'row0:row1,col0:col1'") from None
+    return (r0, r1, c0, c1)

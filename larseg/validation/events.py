@@ -1,0 +1,124 @@
+"""Whole events: cosmic multiplicity per readout window, pixel occupancy per class and plane."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from ..data.pooling import downsample_plane
+from ..data.sample import PlaneArrays
+from ..detectors import get_detector
+from ..labels import CosmicLabel, Origin
+from ..sim.generators import get_generator
+from ..sim.readout import ORIGIN_THRESHOLD_ADC
+from ..sim.simulate import SimulationJob, simulate_event
+from .checks import Check
+
+
+def check_cosmic_multiplicity(out: Path, rng: np.random.Generator, n: int = 400) -> list[Check]:
+    """Cosmic muons per readout window for both detectors, against flux × area × window."""
+    gen = get_generator("cosmics", admixture=False)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    checks = []
+    for name in ("microboone", "sbnd"):
+        det = get_detector(name)
+        counts = np.array([len(gen.generate(det, rng).primaries) for _ in range(n)])
+        expected = gen.expected_muons(det)
+        ax.hist(counts, bins=np.arange(counts.max() + 2) - 0.5, histtype="step",
+                label=f"{name}: mean {counts.mean():.1f} (expected {expected:.1f})")
+        ok = abs(counts.mean() - expected) < 4 * np.sqrt(expected / n) + 0.05 * expected
+        if name == "microboone":
+            ok = ok and 20 <= counts.mean() <= 30
+        checks.append(Check(f"cosmic muons per {name} window",
+                            f"{counts.mean():.1f} ± {counts.std():.1f}",
+                            f"{expected:.1f} (flux × area × window)"
+                            + ("; ~20–30 expected" if name == "microboone" else ""),
+                            "PDG: 70 m⁻² s⁻¹ sr⁻¹ vertical, cos²θ", bool(ok), "cosmic_multiplicity.png"))
+    ax.set(xlabel="cosmic muons per readout window", ylabel="windows", title=f"{n} windows")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "cosmic_multiplicity.png", dpi=110)
+    plt.close(fig)
+    return checks
+
+
+def _sbnd_counts(events) -> np.ndarray:
+    """(events, planes, 3): active / cosmic / neutrino pixels at 1024 × 640 (sum-pooled ×2)."""
+    rows = []
+    for ev in events:
+        per_plane = []
+        for img in ev.planes:
+            pooled = downsample_plane(PlaneArrays.from_plane(img), 2, "max")
+            active = pooled.values > 0
+            per_plane.append([active.sum(), (pooled.cosmic[active] == CosmicLabel.COSMIC).sum(),
+                              (pooled.cosmic[active] == CosmicLabel.NEUTRINO).sum()])
+        rows.append(per_plane)
+    return np.asarray(rows, dtype=float)
+
+
+def check_sbnd_occupancy(out: Path, seed: int, n: int = 20) -> Check:
+    """SBND paper section 7: ~11,000 active pixels per plane at 1024 × 640, ~2,300 cosmic,
+    ~250 neutrino."""
+    job = SimulationJob("sbnd", "cosmics+neutrino", seed=seed)
+    counts = _sbnd_counts(simulate_event(job, i) for i in range(n))
+    mean = counts.mean(axis=0)  # (planes, 3)
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    x = np.arange(3)
+    for k, (label, ref) in enumerate((("active", 11000), ("cosmic", 2300), ("neutrino", 250))):
+        ax.bar(x + 0.25 * (k - 1), mean[:, k], width=0.25, label=f"{label} (paper ≈ {ref:,})")
+        ax.hlines(ref, -0.5, 2.5, colors=f"C{k}", linestyles=":")
+    ax.set(xticks=x, xticklabels=["U", "V", "Y"], yscale="log", ylabel="pixels per plane",
+           title=f"SBND at 1024 × 640, mean of {n} cosmics+neutrino events")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "sbnd_occupancy.png", dpi=110)
+    plt.close(fig)
+    avg = mean.mean(axis=0)
+    ratio = avg / np.array([11000, 2300, 250])
+    ok = bool(np.all((ratio > 1 / 3) & (ratio < 3)))
+    return Check("SBND pixels per plane at 1024 × 640 (active / cosmic / neutrino)",
+                 " / ".join(f"{v:,.0f}" for v in avg), "≈ 11,000 / 2,300 / 250",
+                 "SBND paper, section 7 (Fig. 7)", ok, "sbnd_occupancy.png",
+                 notes=["pass band: within a factor 3 of the paper for each class (planes averaged)"])
+
+
+def check_sparsessnet_occupancy(seed: int, n: int = 20) -> Check:
+    """Note 1091: pixels with 10 ≤ ADC ≤ 300 are ~0.5 % of an image's pixels (particle bomb)."""
+    job = SimulationJob("microboone", "bomb", seed=seed)
+    fractions = []
+    for i in range(n):
+        ev = simulate_event(job, i)
+        for img in ev.planes:
+            keep = (img.values >= 10) & (img.values <= 300)
+            fractions.append(keep.sum() / img.meta.n_pixels)
+    f = float(np.mean(fractions))
+    return Check("MicroBooNE particle bomb: fraction of pixels kept by the 10–300 ADC mask",
+                 f"{100 * f:.2f} %", "≈ 0.5 %", "MicroBooNE note 1091, section 2",
+                 0.5 / 3 < 100 * f < 0.5 * 3, None,
+                 notes=["pass band: within a factor 3"])
+
+
+def check_labels(seed: int, n: int = 10) -> Check:
+    """Label consistency on full simulated events: every labelled pixel has charge, neutrino
+    precedence, instance = max-charge particle."""
+    bad = 0
+    total = 0
+    for det in ("microboone", "sbnd"):
+        job = SimulationJob(det, "cosmics+neutrino", seed=seed)
+        for i in range(n):
+            ev = simulate_event(job, i)
+            origin = np.array([p.origin for p in ev.particles])
+            for img in ev.planes:
+                lab = img.cosmic > 0
+                total += int(lab.sum())
+                bad += int((img.values[lab] <= 0).sum())
+                pc = img.particle_charge
+                nu_q = np.bincount(pc.pixel, weights=pc.charge * (origin[pc.particle] != Origin.COSMIC),
+                                   minlength=len(img))
+                should_be_nu = lab & (nu_q >= ORIGIN_THRESHOLD_ADC)
+                bad += int((img.cosmic[should_be_nu] != CosmicLabel.NEUTRINO).sum())
+                bad += int((img.cosmic[lab & (nu_q < ORIGIN_THRESHOLD_ADC)] == CosmicLabel.NEUTRINO).sum())
+    return Check("label consistency (both detectors)", f"{bad} violations in {total:,} labelled pixels",
+                 "0", f"design: labels only on charge; neutrino precedence (≥ {ORIGIN_THRESHOLD_ADC} ADC of neutrino charge)", bad == 0)
