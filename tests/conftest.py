@@ -19,3 +19,17 @@ def microboone_toy():
 @pytest.fixture
 def sbnd_toy():
     return toy_event("sbnd", seed=2)
+
+
+@pytest.fixture(scope="session")
+def simulated_files(tmp_path_factory):
+    """Small larcv3 files written by the simulator (3 events each), shared by the whole session."""
+    from larseg.sim.simulate import SimulationJob, simulate_to_file
+
+    out = tmp_path_factory.mktemp("sim")
+    files = {}
+    for det, gen in (("microboone", "bomb"), ("sbnd", "cosmics+neutrino")):
+        path = out / f"{det}.h5"
+        simulate_to_file(path, SimulationJob(det, gen, seed=11), 3, workers=1)
+        files[det] = path
+    return files

@@ -1,0 +1,5 @@
+"""``python -m larseg`` = the ``larseg`` command."""
+
+from .cli import main
+
+main()
