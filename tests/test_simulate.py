@@ -79,7 +79,7 @@ def test_interrupted_job_resumes_to_the_same_file(tmp_path):
     job = SimulationJob("sbnd", "cosmics+neutrino", seed=4)
     target = tmp_path / "run.h5"
 
-    def stop_after_two(n_done, _event):
+    def stop_after_two(n_done):
         if n_done == 2:
             raise KeyboardInterrupt
 

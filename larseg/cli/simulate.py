@@ -46,7 +46,7 @@ def simulate(
     with progress_bar(f"simulating {detector}/{generator}", total=n_events, disable=quiet) as advance:
         first = {"done": False}
 
-        def on_event(n_done: int, _event) -> None:
+        def on_event(n_done: int) -> None:
             if not first["done"]:
                 advance(n_done - 1)  # events recovered from an earlier, interrupted run
                 first["done"] = True

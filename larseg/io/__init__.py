@@ -7,7 +7,8 @@
 - :mod:`larseg.io.producers`: which producer holds which part of an Event (presets per detector).
 """
 
-from .events import EventFile, EventWriter, event_products, write_events
+from .events import (EventFile, EventWriter, PreparedEvent, event_products, prepare_event,
+                     write_events)
 from .larcv3 import Larcv3Reader, Larcv3Writer, open_h5
 from .larcv3_writer import partial_path
 from .producers import (MICROBOONE, PRESETS, SBND, ProducerNames, producers_for_detector,
@@ -15,7 +16,7 @@ from .producers import (MICROBOONE, PRESETS, SBND, ProducerNames, producers_for_
 from .products import Cluster2D, Image2D, ImageMeta2D, ProductInfo, Sparse2D
 
 __all__ = [
-    "EventFile", "EventWriter", "write_events", "event_products",
+    "EventFile", "EventWriter", "write_events", "event_products", "PreparedEvent", "prepare_event",
     "Larcv3Reader", "Larcv3Writer", "open_h5", "partial_path",
     "ProducerNames", "MICROBOONE", "SBND", "PRESETS", "producers_for_detector",
     "resolve_producers", "Sparse2D", "Cluster2D", "Image2D", "ImageMeta2D", "ProductInfo",

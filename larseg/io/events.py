@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -253,6 +253,28 @@ def event_products(event: Event, names: ProducerNames) -> tuple[dict, dict, dict
     return sparse, clusters, particles, mismatch
 
 
+@dataclass
+class PreparedEvent:
+    """An event already turned into larcv3 products (what a worker process hands the writer)."""
+
+    run: int
+    subrun: int
+    event: int
+    tag: str
+    sparse2d: dict
+    cluster2d: dict
+    particles: dict
+    instance_mismatch: int
+
+
+def prepare_event(event: Event, producers: ProducerNames) -> PreparedEvent:
+    """Validate an event and convert it to products (the CPU-heavy half of writing it)."""
+    event.validate()
+    sparse, clusters, particles, mismatch = event_products(event, producers)
+    return PreparedEvent(event.run, event.subrun, event.event, event.tag, sparse, clusters,
+                         particles, mismatch)
+
+
 class EventWriter:
     """Write Events to a larcv3 file: atomic (``.partial`` renamed on close) and resumable.
 
@@ -285,24 +307,25 @@ class EventWriter:
     def n_events(self) -> int:
         return self._writer.n_events
 
-    def write(self, event: Event) -> None:
+    def write(self, event: Event | PreparedEvent) -> None:
+        """Append an Event (or one already converted by :func:`prepare_event`)."""
         try:
-            event.validate()
-            if self.producers is None:
-                self.producers = producers_for_detector(event.detector.name)
-            sparse, clusters, particles, mismatch = event_products(event, self.producers)
+            if isinstance(event, Event):
+                if self.producers is None:
+                    self.producers = producers_for_detector(event.detector.name)
+                event = prepare_event(event, self.producers)
         except InvalidEventError as e:
             raise e.with_file(str(self.path)) from None
-        if mismatch:
-            self.instance_mismatch += mismatch
+        if event.instance_mismatch:
+            self.instance_mismatch += event.instance_mismatch
             if not self._warned:
                 self._warned = True
-                warnings.warn(f"file {self.path}, event {event.tag}: {mismatch} pixel(s) whose "
-                              "instance is not the particle with most charge there; the file "
-                              "stores particle_charge, from which instance is re-derived",
+                warnings.warn(f"file {self.path}, event {event.tag}: {event.instance_mismatch} "
+                              "pixel(s) whose instance is not the particle with most charge there;"
+                              " the file stores particle_charge, from which instance is re-derived",
                               stacklevel=2)
-        self._writer.write_event(event.run, event.subrun, event.event, sparse2d=sparse,
-                                 cluster2d=clusters, particles=particles)
+        self._writer.write_event(event.run, event.subrun, event.event, sparse2d=event.sparse2d,
+                                 cluster2d=event.cluster2d, particles=event.particles)
 
     def close(self) -> Path:
         return self._writer.close()

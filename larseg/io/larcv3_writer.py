@@ -24,7 +24,11 @@ import numpy as np
 
 from ..errors import FileFormatError
 from . import larcv3_schema as S
+from .appender import ChunkAppender
 from .products import Cluster2D, Image2D, Sparse2D, metas_to_rows
+
+# The big flat tables: appended chunk by chunk, deflated outside HDF5 (see appender.py).
+_DIRECT_TABLES = ("voxels", "images")
 
 PARTIAL_SUFFIX = ".partial"
 
@@ -63,6 +67,26 @@ def _sorted_voxels(ids: np.ndarray, values: np.ndarray, what: str) -> tuple[np.n
     return ids, values
 
 
+def _sorted_cluster_voxels(p: Cluster2D, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Voxels of every cluster sorted by id (larcv's VoxelSet order), all clusters at once."""
+    ids, vals = p.ids, p.values
+    if ids.size < 2:
+        return ids, vals
+    boundary = np.zeros(ids.size - 1, bool)  # position i: between voxel i and i + 1
+    last = p.offsets[1:-1] - 1
+    boundary[last[(last >= 0) & (last < ids.size - 1)]] = True
+    if np.all((ids[1:] > ids[:-1]) | boundary):
+        return ids, vals
+    cluster = np.repeat(np.arange(p.n_clusters), np.diff(p.offsets))
+    order = np.lexsort((ids, cluster))
+    ids, vals, cluster = ids[order], vals[order], cluster[order]
+    dup = (ids[1:] == ids[:-1]) & (cluster[1:] == cluster[:-1])
+    if dup.any():
+        k = int(cluster[1:][dup][0])
+        raise ValueError(f"{what}, cluster {p.cluster_ids[k]}: duplicate voxel ids")
+    return ids, vals
+
+
 def producer_missing(given: dict[str, dict], key: tuple[str, str]) -> bool:
     return key[1] not in given.get(key[0], {})
 
@@ -84,6 +108,7 @@ class _Group:
         self.images_chunk: int | None = None  # image2d: pixel count of the first event's images
         self.length = {name: (self.group[name].shape[0] if name in self.group else 0)
                        for name in S.DATASETS[ptype]}
+        self.appenders: dict[str, ChunkAppender] = {}
 
     def next_index(self, name: str) -> int:
         """Row index the next appended row of ``name`` will get (on disk + pending)."""
@@ -105,8 +130,14 @@ class _Group:
                 continue
             d = self.group[name]
             n = self.length[name]
-            d.resize((n + len(rows),))
-            d[n:] = rows
+            if name in _DIRECT_TABLES and ChunkAppender.usable(d):
+                app = self.appenders.get(name)
+                if app is None:
+                    app = self.appenders[name] = ChunkAppender(d)
+                app.append(rows)
+            else:
+                d.resize((n + len(rows),))
+                d[n:] = rows
             self.length[name] = n + len(rows)
 
 
@@ -305,17 +336,11 @@ class Larcv3Writer:
             np.array([p.meta.projection_id for p in projs])))
         g.add("image_meta", metas_to_rows([p.meta for p in projs]))
         for p in projs:
-            ids, vals = [], []
-            for k in range(p.n_clusters):
-                i, v = p.cluster(k)
-                i, v = _sorted_voxels(i, v, f"{what}, projection {p.meta.projection_id}, "
-                                            f"cluster {p.cluster_ids[k]}")
-                ids.append(i)
-                vals.append(v)
+            ids, vals = _sorted_cluster_voxels(p, f"{what}, projection {p.meta.projection_id}")
             g.add("cluster_extents", _id_extents(g.next_index("voxels"), np.diff(p.offsets),
                                                  p.cluster_ids))
-            if ids:
-                g.add("voxels", _voxels(np.concatenate(ids), np.concatenate(vals)))
+            if ids.size:
+                g.add("voxels", _voxels(ids, vals))
 
     def _add_particle(self, g: _Group, rows: np.ndarray, what: str) -> None:
         ext = np.zeros(1, S.EXTENTS_DTYPE)

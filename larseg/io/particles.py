@@ -48,34 +48,47 @@ def particles_to_rows(particles: list[Particle], event: str = "?") -> np.ndarray
     if n >= S.INVALID_USHORT:
         raise InvalidEventError(f"{n} particles: larcv's id field holds fewer than 65535",
                                 event=event, field="particles")
-    by_id = {p.id: p for p in particles}
-    for i, p in enumerate(particles):
-        r = rows[i]
-        r["id"] = p.id
-        r["mcst_index"] = int(p.origin)
-        if p.interaction_id >= S.INVALID_USHORT:
-            raise InvalidEventError(f"particle {i}: interaction_id {p.interaction_id} too large",
-                                    event=event, field="particles.interaction_id")
-        r["mct_index"] = p.interaction_id if p.interaction_id >= 0 else S.INVALID_USHORT
-        r["shape"] = semantic_to_larcv_shape(p.semantic)
-        r["trackid"] = p.track_id
-        r["pdg"] = p.pdg
-        r["px"], r["py"], r["pz"] = p.momentum
-        r["vtx"] = tuple(p.start)
-        r["end_pt"] = tuple(p.end)
-        r["energy_init"] = p.energy_init
-        r["energy_deposit"] = p.energy_deposit
-        r["process"] = _process_bytes(p.process, "particles.process")
-        parent = by_id.get(p.parent_id) if p.parent_id >= 0 else p
-        if parent is not None:
-            r["parent_trackid"] = parent.track_id
-            r["parent_pdg"] = parent.pdg
-            r["parent_vtx"] = tuple(parent.start)
-        anc = by_id.get(p.ancestor_id) if p.ancestor_id >= 0 else None
-        if anc is not None:
-            r["ancestor_trackid"] = anc.track_id
-            r["ancestor_pdg"] = anc.pdg
-            r["ancestor_vtx"] = tuple(anc.start)
+    # column-wise: one numpy assignment per field (a per-row loop costs ~10 µs a particle)
+    ids = np.array([p.id for p in particles], np.int64)
+    inter = np.array([p.interaction_id for p in particles], np.int64)
+    if inter.max() >= S.INVALID_USHORT:
+        i = int(np.argmax(inter))
+        raise InvalidEventError(f"particle {i}: interaction_id {inter[i]} too large",
+                                event=event, field="particles.interaction_id")
+    pdg = np.array([p.pdg for p in particles], np.int64)
+    start = np.array([p.start for p in particles], np.float64).reshape(n, 4)
+    tid = np.array([p.track_id for p in particles], np.int64)
+    rows["id"] = ids
+    rows["mcst_index"] = [int(p.origin) for p in particles]
+    rows["mct_index"] = np.where(inter >= 0, inter, S.INVALID_USHORT)
+    rows["shape"] = [semantic_to_larcv_shape(p.semantic) for p in particles]
+    rows["trackid"] = tid
+    rows["pdg"] = pdg
+    mom = np.array([p.momentum for p in particles], np.float64).reshape(n, 3)
+    rows["px"], rows["py"], rows["pz"] = mom[:, 0], mom[:, 1], mom[:, 2]
+    end_pt = np.array([p.end for p in particles], np.float64).reshape(n, 4)
+    for k, axis in enumerate("xyzt"):
+        rows["vtx"][axis] = start[:, k]
+        rows["end_pt"][axis] = end_pt[:, k]
+    rows["energy_init"] = [p.energy_init for p in particles]
+    rows["energy_deposit"] = [p.energy_deposit for p in particles]
+    cache: dict[str, bytes] = {}
+    rows["process"] = [cache[p.process] if p.process in cache else
+                       cache.setdefault(p.process, _process_bytes(p.process, "particles.process"))
+                       for p in particles]
+    row_of = {int(v): i for i, v in enumerate(ids)}
+    # a primary's parent is itself (larcv's convention); a missing reference keeps the default
+    parent = np.array([row_of.get(p.parent_id, -1) if p.parent_id >= 0 else i
+                       for i, p in enumerate(particles)], np.int64)
+    anc = np.array([row_of.get(p.ancestor_id, -1) if p.ancestor_id >= 0 else -1
+                    for p in particles], np.int64)
+    for sel, prefix in ((parent, "parent"), (anc, "ancestor")):
+        ok = sel >= 0
+        src = sel[ok]
+        rows[f"{prefix}_trackid"][ok] = tid[src]
+        rows[f"{prefix}_pdg"][ok] = pdg[src]
+        for k, axis in enumerate("xyzt"):
+            rows[f"{prefix}_vtx"][axis][ok] = start[src, k]
     return rows
 
 

@@ -18,6 +18,9 @@ from ..detectors import Detector, get_detector
 from ..event import Event
 
 
+COMMIT_EVERY = 8
+
+
 @dataclass(frozen=True)
 class SimulationJob:
     detector: str
@@ -50,20 +53,24 @@ def _worker_init() -> None:
     os.environ["OMP_NUM_THREADS"] = "1"
 
 
-def _simulate_indexed(args: tuple[SimulationJob, int]) -> Event:
+def _simulate_prepared(args: tuple[SimulationJob, int]):
+    """Worker task: simulate one event and convert it to larcv3 products, so that the process
+    writing the file only appends arrays."""
+    from ..io import prepare_event, producers_for_detector
+
     job, index = args
-    return simulate_event(job, index)
+    return prepare_event(simulate_event(job, index), producers_for_detector(job.detector))
 
 
-def iter_events(job: SimulationJob, indices: range, workers: int = 1) -> Iterator[Event]:
-    """Yield simulated events in index order, using ``workers`` processes."""
+def iter_prepared(job: SimulationJob, indices: range, workers: int = 1) -> Iterator:
+    """Yield simulated events, as products ready to write, in index order."""
+    tasks = ((job, i) for i in indices)
     if workers <= 1 or len(indices) <= 1:
-        for i in indices:
-            yield simulate_event(job, i)
+        yield from map(_simulate_prepared, tasks)
         return
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
     with ctx.Pool(workers, initializer=_worker_init) as pool:
-        yield from pool.imap(_simulate_indexed, ((job, i) for i in indices), chunksize=1)
+        yield from pool.imap(_simulate_prepared, tasks, chunksize=1)
 
 
 def default_workers() -> int:
@@ -72,12 +79,13 @@ def default_workers() -> int:
 
 def simulate_to_file(path: str | Path, job: SimulationJob, n_events: int, *, workers: int = 1,
                      overwrite: bool = False,
-                     on_event: Callable[[int, Event], None] | None = None) -> tuple[int, int]:
+                     on_event: Callable[[int], None] | None = None) -> tuple[int, int]:
     """Simulate ``n_events`` into a larcv3 file; resumes an interrupted job.
 
     Writing goes to ``<path>.partial`` and is renamed to ``path`` only when all events are in:
     an interrupted job leaves the partial file, and running the same job again continues from
-    the last complete event. Returns (events written now, events in the file).
+    the last complete event. ``on_event(n)`` is called after each event with the number of
+    events in the file. Returns (events written now, events in the file).
     """
     from ..io import EventWriter, producers_for_detector
 
@@ -86,15 +94,18 @@ def simulate_to_file(path: str | Path, job: SimulationJob, n_events: int, *, wor
         for stale in (path, path.with_name(path.name + ".partial")):
             if stale.exists():
                 stale.unlink()
-    with EventWriter(path, producers=producers_for_detector(job.detector), append=True) as writer:
+    # Events are committed to the .partial file in batches: a killed job recomputes at most
+    # COMMIT_EVERY - 1 events when resumed, and the writer makes fewer, larger HDF5 calls.
+    with EventWriter(path, producers=producers_for_detector(job.detector), append=True,
+                     buffer_events=COMMIT_EVERY) as writer:
         start = writer.n_events
         if start > n_events:
             raise ValueError(f"{path} already holds {start} events, more than the {n_events} asked")
         written = 0
-        for event in iter_events(job, range(start, n_events), workers=workers):
-            writer.write(event)
+        for prepared in iter_prepared(job, range(start, n_events), workers=workers):
+            writer.write(prepared)
             written += 1
             if on_event is not None:
-                on_event(start + written, event)
+                on_event(start + written)
         total = writer.n_events
     return written, total
