@@ -19,6 +19,8 @@ stage. Run alone: the numbers are wall-clock on a shared machine.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+import sys
 import os
 import time
 
@@ -141,4 +143,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _results import saved_output
+
+    with saved_output("readout"):
+        main()

@@ -11,6 +11,8 @@ Run:  .venv/bin/python benchmarks/bench_transport.py [--events N]
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+import sys
 import os
 import time
 
@@ -99,4 +101,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _results import saved_output
+
+    with saved_output("transport"):
+        main()

@@ -263,6 +263,43 @@ class Event:
     def n_pixels(self) -> list[int]:
         return [len(p) for p in self.planes]
 
+    def interaction_groups(self) -> tuple[np.ndarray, list[int]]:
+        """Ancestor interactions, as sMask-RCNN sees instances (its Table I).
+
+        Returns (group of each particle, InstanceClass of each group): every particle of one
+        neutrino (or particle-bomb) interaction is one group; otherwise a particle belongs to its
+        ancestor's group (a cosmic muon with its δ-rays and Michel electron is one instance).
+        """
+        from .labels import instance_class_for
+
+        n = len(self.particles)
+        key_of: dict[tuple[str, int], int] = {}
+        groups = np.full(n, -1, np.int64)
+        classes: list[int] = []
+        for i, p in enumerate(self.particles):
+            if p.origin != Origin.COSMIC and p.interaction_id >= 0:
+                key, anc_pdg = ("interaction", p.interaction_id), 0
+            else:
+                a = p.ancestor_id if 0 <= p.ancestor_id < n else i
+                key, anc_pdg = ("ancestor", a), self.particles[a].pdg
+            if key not in key_of:
+                key_of[key] = len(classes)
+                classes.append(int(instance_class_for(p.origin, anc_pdg)))
+            groups[i] = key_of[key]
+        return groups, classes
+
+    def interaction_instance(self, plane: int) -> np.ndarray:
+        """Per-pixel ancestor-interaction id of a plane (-1 where no particle deposited)."""
+        groups, _ = self.interaction_groups()
+        inst = self.planes[plane].instance
+        if inst is None:
+            raise InvalidEventError(f"plane {plane} has no instance labels", event=self.tag,
+                                    field=f"plane{plane}.instance")
+        out = np.full(inst.shape, NO_LABEL, np.int64)
+        ok = (inst >= 0) & (inst < len(groups))
+        out[ok] = groups[inst[ok]]
+        return out
+
     def validate(self) -> "Event":
         """Check shapes, ranges, finiteness and references; return self (for chaining)."""
         if len(self.planes) != self.detector.n_planes:

@@ -119,3 +119,27 @@ def test_written_events_read_back_exactly(tmp_path):
         ev = simulate_event(job, i)
         _same_event(ev, back[i])
         assert [it.energy for it in ev.interactions] == [it.energy for it in back[i].interactions]
+
+
+def test_interaction_instances_follow_ancestry():
+    """sMask-RCNN instances: one per neutrino interaction, one per cosmic ancestor, with the
+    paper's classes."""
+    from larseg.labels import InstanceClass
+
+    ev = simulate_event(SimulationJob("microboone", "cosmics+neutrino", seed=6), 0)
+    groups, classes = ev.interaction_groups()
+    nu = [i for i, p in enumerate(ev.particles) if p.origin == Origin.NEUTRINO]
+    assert len({groups[i] for i in nu}) == 1 and classes[groups[nu[0]]] == InstanceClass.NEUTRINO
+    muons = [p for p in ev.particles if p.origin == Origin.COSMIC and p.is_primary and abs(p.pdg) == 13]
+    assert muons and all(classes[groups[p.id]] == InstanceClass.COSMIC for p in muons)
+    for p in ev.particles:  # a cosmic's daughters share their ancestor's instance
+        if p.origin == Origin.COSMIC and not p.is_primary:
+            assert groups[p.id] == groups[p.ancestor_id]
+    inst = ev.interaction_instance(2)
+    labelled = ev.planes[2].cosmic > 0
+    assert np.all(inst[labelled] >= 0) and np.all(inst[~labelled] == -1)
+    # neutrino-labelled pixels belong to the neutrino instance, except where a cosmic put more
+    # charge in the same pixel (precedence gives the label, the instance is the larger share)
+    nu_pixels = ev.planes[2].cosmic == 2
+    assert nu_pixels.sum() > 20
+    assert np.mean(inst[nu_pixels] == groups[nu[0]]) > 0.8
