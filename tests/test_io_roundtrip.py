@@ -15,7 +15,7 @@ from larseg.event import (semantic_of, DetectorMeta, Event, Interaction, Particl
                           PlaneMeta)
 from larseg.io import MICROBOONE, SBND, EventFile, EventWriter, Larcv3Reader, write_events
 from larseg.io.convert import instance_from_charge
-from larseg.labels import Origin, SemanticLabel, is_hip_pdg
+from larseg.labels import Origin
 from tests.factories import toy_event
 
 
@@ -91,7 +91,7 @@ def test_particle_fields_in_file(tmp_path):
     with Larcv3Reader(path) as r:
         rows = r.read_particles("mctruth", 0)
         nu = r.read_particles("neutrino", 0)
-    p0, p1 = ev.particles[0], ev.particles[1]
+    p0 = ev.particles[0]
     assert rows["trackid"].tolist() == [p.id + 1 for p in ev.particles]
     assert rows["parent_trackid"][0] == p0.track_id          # a primary is its own parent
     assert rows["parent_trackid"][1] == p0.track_id

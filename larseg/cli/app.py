@@ -41,11 +41,8 @@ def fail(message: str, code: int = 1) -> None:
 
 
 def main() -> None:
-    # Register the verbs (imported here so `import larseg.cli` stays light).
-    from . import bench, demo, display, info, networks, simulate, validate  # noqa: F401
-
     try:
-        app(standalone_mode=False)
+        register_all()(standalone_mode=False)
     except typer.Exit as exc:  # raised by fail() and by --help
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
@@ -71,7 +68,7 @@ def main() -> None:
 
 
 def register_all() -> typer.Typer:
-    """The app with every verb registered (for tests using typer's CliRunner)."""
+    """The app with every verb registered (imported here so `import larseg.cli` stays light)."""
     from . import bench, demo, display, info, networks, simulate, validate  # noqa: F401
 
     return app

@@ -26,3 +26,18 @@ def centred_plane(index: int, name: str, angle_deg: float, n_wires: int, pitch: 
         raise ValueError(f"plane {name}: {n_wires} wires do not fit an image {image_wires} wide")
     return WirePlane(index=index, name=name, angle_deg=angle_deg, n_wires=n_wires, pitch=pitch,
                      collection=collection, image_offset=offset, wire0_coordinate=wire0)
+
+
+# Wire angles from vertical of the U, V and Y planes of MicroBooNE and SBND (JINST 12 P02017;
+# JINST 15 P06033): induction at ±60°, collection vertical.
+UVY_ANGLES_DEG = (60.0, -60.0, 0.0)
+
+
+def uvy_planes(n_wires: tuple[int, int, int], pitch: float, y_range: tuple[float, float],
+               z_range: tuple[float, float], image_wires: int,
+               centre_in_image: bool) -> tuple[WirePlane, ...]:
+    """The three planes U, V (induction) and Y (collection) of a wire-readout TPC."""
+    return tuple(
+        centred_plane(i, name, angle, n, pitch, collection=(name == "Y"), y_range=y_range,
+                      z_range=z_range, image_wires=image_wires, centre_in_image=centre_in_image)
+        for i, (name, angle, n) in enumerate(zip("UVY", UVY_ANGLES_DEG, n_wires)))

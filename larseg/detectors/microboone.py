@@ -9,7 +9,7 @@ rows, 6 ticks = 3 µs per row).
 from __future__ import annotations
 
 from .base import TPC, Detector, ReadoutModel
-from .geometry import centred_plane
+from .geometry import uvy_planes
 from .physics_constants import DIFFUSION_LONG_CM2_US, DIFFUSION_TRANS_CM2_US
 
 # Active volume (JINST 12 P02017, Table 1: 2.56 m × 2.33 m × 10.37 m)
@@ -31,11 +31,8 @@ WINDOW_START_US = -400.0
 
 def microboone() -> Detector:
     v = DRIFT_VELOCITY_CM_US
-    planes = tuple(
-        centred_plane(i, name, angle, n, WIRE_PITCH_CM, collection=(name == "Y"),
-                      y_range=Y_RANGE, z_range=Z_RANGE, image_wires=IMAGE_WIRES,
-                      centre_in_image=False)
-        for i, (name, angle, n) in enumerate(zip("UVY", (60.0, -60.0, 0.0), N_WIRES)))
+    planes = uvy_planes(N_WIRES, WIRE_PITCH_CM, Y_RANGE, Z_RANGE, IMAGE_WIRES,
+                        centre_in_image=False)
     tpc = TPC(index=0, x_anode=X_ANODE, x_cathode=X_CATHODE, y_range=Y_RANGE, z_range=Z_RANGE,
               row_offset=0, row_sign=1, n_rows=IMAGE_ROWS)
     pixel_us = TICK_US * TICKS_PER_PIXEL

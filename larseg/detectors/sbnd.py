@@ -9,7 +9,7 @@ the two TPCs joined at the cathode in the middle, drift downsampled ×4).
 from __future__ import annotations
 
 from .base import TPC, Detector, ReadoutModel
-from .geometry import centred_plane
+from .geometry import uvy_planes
 from .physics_constants import DIFFUSION_LONG_CM2_US, DIFFUSION_TRANS_CM2_US
 
 DRIFT_LENGTH_CM = 200.0
@@ -29,11 +29,8 @@ WINDOW_START_US = 0.0        # each TPC's image window opens at the trigger and 
 
 def sbnd() -> Detector:
     v = DRIFT_VELOCITY_CM_US
-    planes = tuple(
-        centred_plane(i, name, angle, n, WIRE_PITCH_CM, collection=(name == "Y"),
-                      y_range=Y_RANGE, z_range=Z_RANGE, image_wires=IMAGE_WIRES,
-                      centre_in_image=True)
-        for i, (name, angle, n) in enumerate(zip("UVY", (60.0, -60.0, 0.0), N_WIRES)))
+    planes = uvy_planes(N_WIRES, WIRE_PITCH_CM, Y_RANGE, Z_RANGE, IMAGE_WIRES,
+                        centre_in_image=True)
     # TPC 0 (x < 0) fills the top half, anode at row 0; TPC 1 (x > 0) the bottom half, anode at
     # the last row: the two halves meet at the cathode in the middle of the image.
     tpcs = (

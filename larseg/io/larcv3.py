@@ -212,35 +212,36 @@ class Larcv3Reader:
         return f"{ev}, {t} '{p}'"
 
     # ---------------------------------------------------------------- bulk readers
-    def read_sparse2d_block(self, producer: str, start: int, stop: int) -> Sparse2DBlock:
+    def _projection_level(self, t: str, producer: str, start: int, stop: int):
+        """What sparse2d and cluster2d blocks share: entries [a, b), their extents into the
+        per-projection tables, the image metas and the per-projection (first, N) rows."""
         a, b = self._entries(start, stop)
-        t, g = S.SPARSE2D, S.group_path(S.SPARSE2D, producer)
-        idx = self._index_tables(t, producer)
-        what = self._what(t, producer, a, b)
-        f0, n0 = idx["first"][a:b], idx["N"][a:b]
-        lo1, hi1 = self._span(f0, n0)
-        meta = self._read(f"{g}/image_meta", lo1, hi1, what)
-        vf, vn = idx["l1_first"][lo1:hi1], idx["l1_N"][lo1:hi1]
-        lo2, hi2 = self._span(vf, vn)
-        vox = self._read_flat(f"{g}/voxels", lo2, hi2, what)
-        return Sparse2DBlock(a, f0 - lo1, n0, meta, vf - lo2, vn,
-                             np.ascontiguousarray(vox["id"]), np.ascontiguousarray(vox["value"]))
-
-    def read_cluster2d_block(self, producer: str, start: int, stop: int) -> Cluster2DBlock:
-        a, b = self._entries(start, stop)
-        t, g = S.CLUSTER2D, S.group_path(S.CLUSTER2D, producer)
+        g = S.group_path(t, producer)
         idx = self._index_tables(t, producer)
         what = self._what(t, producer, a, b)
         f0, n0 = idx["first"][a:b], idx["N"][a:b]
         lo1, hi1 = self._span(f0, n0)
         meta = self._read(f"{g}/image_meta", lo1, hi1, what)
         pf, pn = idx["l1_first"][lo1:hi1], idx["l1_N"][lo1:hi1]
+        return a, g, what, f0 - lo1, n0, meta, pf, pn
+
+    def read_sparse2d_block(self, producer: str, start: int, stop: int) -> Sparse2DBlock:
+        a, g, what, first, n, meta, vf, vn = self._projection_level(S.SPARSE2D, producer,
+                                                                     start, stop)
+        lo2, hi2 = self._span(vf, vn)
+        vox = self._read_flat(f"{g}/voxels", lo2, hi2, what)
+        return Sparse2DBlock(a, first, n, meta, vf - lo2, vn,
+                             np.ascontiguousarray(vox["id"]), np.ascontiguousarray(vox["value"]))
+
+    def read_cluster2d_block(self, producer: str, start: int, stop: int) -> Cluster2DBlock:
+        a, g, what, first, n, meta, pf, pn = self._projection_level(S.CLUSTER2D, producer,
+                                                                     start, stop)
         lo2, hi2 = self._span(pf, pn)
         cl = self._read(f"{g}/cluster_extents", lo2, hi2, what)
         cf, cn = cl["first"].astype(np.int64), cl["N"].astype(np.int64)
         lo3, hi3 = self._span(cf, cn)
         vox = self._read_flat(f"{g}/voxels", lo3, hi3, what)
-        return Cluster2DBlock(a, f0 - lo1, n0, meta, pf - lo2, pn, cl["ID"].astype(np.int64),
+        return Cluster2DBlock(a, first, n, meta, pf - lo2, pn, cl["ID"].astype(np.int64),
                               cf - lo3, cn, np.ascontiguousarray(vox["id"]),
                               np.ascontiguousarray(vox["value"]))
 

@@ -95,7 +95,7 @@ def check_bragg(out: Path, rng: np.random.Generator) -> Check:
         m = physics.PROTON_MASS if pdg == 2212 else physics.MUON_MASS
         t_of_r = physics.kinetic_energy_from_range(centres, mass=m)
         ax.plot(centres, physics.stopping_power(t_of_r, m), "-", color=ax.lines[-1].get_color(),
-                label=f"CSDA dE/dx at that residual range")
+                label="CSDA dE/dx at that residual range")
         if pdg == 2212:
             mip = 2.12  # MeV/cm: minimum-ionising dE/dx of a muon in LAr (PDG: 1.519 MeV cm²/g × 1.396)
             ratio = float(np.mean(last_cm)) / mip
