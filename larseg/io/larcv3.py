@@ -213,7 +213,7 @@ class Larcv3Reader:
 
     # ---------------------------------------------------------------- bulk readers
     def _projection_level(self, t: str, producer: str, start: int, stop: int):
-        """What sparse2d and cluster2d blocks share: entries [a, b), their extents into the
+        """What sparse2d, cluster2d and image2d blocks share: entries [a, b), their extents into the
         per-projection tables, the image metas and the per-projection (first, N) rows."""
         a, b = self._entries(start, stop)
         g = S.group_path(t, producer)
@@ -260,21 +260,15 @@ class Larcv3Reader:
         return ParticleBlock(a, f0 - lo, n0, rows)
 
     def read_image2d_block(self, producer: str, start: int, stop: int) -> Image2DBlock:
-        a, b = self._entries(start, stop)
-        t, g = S.IMAGE2D, S.group_path(S.IMAGE2D, producer)
-        idx = self._index_tables(t, producer)
-        what = self._what(t, producer, a, b)
-        f0, n0 = idx["first"][a:b], idx["N"][a:b]
-        lo1, hi1 = self._span(f0, n0)
-        meta = self._read(f"{g}/image_meta", lo1, hi1, what)
-        pf, pn = idx["l1_first"][lo1:hi1], idx["l1_N"][lo1:hi1]
+        a, g, what, first, n, meta, pf, pn = self._projection_level(S.IMAGE2D, producer,
+                                                                     start, stop)
         expected = meta["number_of_voxels"].astype(np.int64).prod(axis=1) if meta.size else pn
         if meta.shape[0] != pn.shape[0] or np.any(expected != pn):
             raise FileFormatError(f"file {self.path}, {what}: inconsistent extents: image sizes "
                                   f"{pn.tolist()} differ from image_meta {expected.tolist()}")
         lo2, hi2 = self._span(pf, pn)
         pix = self._read_flat(f"{g}/images", lo2, hi2, what)
-        return Image2DBlock(a, f0 - lo1, n0, meta, pf - lo2, pn, pix)
+        return Image2DBlock(a, first, n, meta, pf - lo2, pn, pix)
 
     # ---------------------------------------------------------------- one entry
     def read_sparse2d(self, producer: str, entry: int) -> list[Sparse2D]:
