@@ -109,3 +109,15 @@ def scatter_step(dx, dy, dz, theta0, ds):
     n = math.sqrt(nx * nx + ny * ny + nz * nz)
     return (nx / n, ny / n, nz / n,
             ya * e1x + yb * e2x, ya * e1y + yb * e2y, ya * e1z + yb * e2z)
+
+
+@njit(cache=True)
+def advance(x, y, z, dx, dy, dz, L, mcs, p, beta, path, charge):
+    """Move a charged particle by a step L from (x, y, z) along (dx, dy, dz), scattered (when
+    ``mcs``) with the Highland width of this step (momentum p, velocity beta, ``path`` already
+    travelled). Returns the new position and direction."""
+    if not mcs:
+        return x + L * dx, y + L * dy, z + L * dz, dx, dy, dz
+    th = step_theta0(p, beta, path, L, charge)
+    ndx, ndy, ndz, ox, oy, oz = scatter_step(dx, dy, dz, th, L)
+    return x + L * dx + ox, y + L * dy + oy, z + L * dz + oz, ndx, ndy, ndz

@@ -25,7 +25,7 @@ from numba import njit
 from .decays import C_CM_US, isotropic
 from .emphysics import EM_LOG_E0, EM_LOG_E1, ME, sample_brems_k, sample_compton, \
     sample_pair_fraction, sample_small_angle
-from .scattering import rotate, scatter_step, step_theta0
+from .scattering import advance, rotate
 from .spectra import sample_energy_loss
 from .stack import (A1, A2, A3, DX, DY, DZ, EDEP, ET, EX, EY, EZ, F8, I8, PDG, PN, PND, ST, SX, SY,
                     SZ, T0, deposit, energy_of_range, face_distance, grow, in_box, ray_box,
@@ -194,12 +194,9 @@ def transport_em(P, n, D, nd, i, etab, einv, emeta, gtab, btab, lfwd, linv, prm,
             else:
                 dE = dE_mean
             dE = min(dE, T)
-            ndx, ndy, ndz = dx, dy, dz
-            ox, oy, oz = 0.0, 0.0, 0.0
-            if mcs:
-                th = step_theta0(math.sqrt(Tmid * (Tmid + 2 * ME)), math.sqrt(b2), path, L, 1.0)
-                ndx, ndy, ndz, ox, oy, oz = scatter_step(dx, dy, dz, th, L)
-            nx, ny, nz = x + L * dx + ox, y + L * dy + oy, z + L * dz + oz
+            nx, ny, nz, ndx, ndy, ndz = advance(x, y, z, dx, dy, dz, L, mcs,
+                                                math.sqrt(Tmid * (Tmid + 2 * ME)), math.sqrt(b2),
+                                                path, 1.0)
             v = math.sqrt(b2) * C_CM_US
             D, nd, e = deposit(D, nd, boxes, 0.5 * (x + nx), 0.5 * (y + ny), 0.5 * (z + nz),
                                t + 0.5 * L / v, dE, dE / L, i)

@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit
 
 from .decays import C_CM_US, at_rest, decay, inelastic, inelastic_rate
-from .scattering import rotate, scatter_step, step_theta0
+from .scattering import advance, rotate
 from .spectra import sample_delta_energy, sample_energy_loss
 from .stack import (A1, A2, A3, CHARGE, DX, DY, DZ, EDEP, ET, EX, EY, EZ, I8, MASS, PDG, PND,
                     P_HIONI, P_MUIONI, SPECIES, ST, SX, SY, SZ, S_DELTA, T0, add_by_pdg, deposit,
@@ -149,12 +149,8 @@ def transport_heavy(P, n, D, nd, i, htab, hinv, hmeta, lfwd, linv, prm, boxes, b
             dE = cont
         dE = min(dE, T)
         # multiple scattering over the step
-        ndx, ndy, ndz = dx, dy, dz
-        ox, oy, oz = 0.0, 0.0, 0.0
-        if prm[PR_MCS] > 0:
-            th = step_theta0(pm, math.sqrt(b2), path, L, z)
-            ndx, ndy, ndz, ox, oy, oz = scatter_step(dx, dy, dz, th, L)
-        nx, ny, nz = x + L * dx + ox, y + L * dy + oy, zz + L * dz + oz
+        nx, ny, nz, ndx, ndy, ndz = advance(x, y, zz, dx, dy, dz, L, prm[PR_MCS] > 0, pm,
+                                            math.sqrt(b2), path, z)
         v = math.sqrt(b2) * C_CM_US
         D, nd, e = deposit(D, nd, boxes, 0.5 * (x + nx), 0.5 * (y + ny), 0.5 * (zz + nz),
                            t + 0.5 * L / v, dE, dE / L, i)
