@@ -111,6 +111,20 @@ def particles_contiguous(particle: np.ndarray, n_particles: int) -> bool:
 _MAX_CELLS = (2 * MAX_HALF_WIDTH + 1) ** 2
 
 
+@njit(cache=True, inline="always")
+def map_slot(dense_map, pix, total, f, n):
+    """Index of flat pixel ``f`` in the compact pixel arrays, appending it (with zero charge)
+    if it is not there yet. ``dense_map`` maps flat pixels to indices (-1: absent).
+    Returns (index, new count, whether it was appended)."""
+    k = dense_map[f]
+    if k >= 0:
+        return k, n, False
+    dense_map[f] = n
+    pix[n] = f
+    total[n] = 0.0
+    return n, n + 1, True
+
+
 @njit(cache=True)
 def _accumulate_chunk(start, row, sig_long, time_res, col, sig_col, electrons, gain, particle, tpc,
                       band_lo, band_hi, col_lo, col_hi, n_cols, dense_map, table, pix, total,
@@ -194,14 +208,9 @@ def _accumulate_chunk(start, row, sig_long, time_res, col, sig_col, electrons, g
                     continue
                 val = w * scale
                 f = rr * n_cols + cc
-                k = dense_map[f]
-                if k < 0:
-                    k = n_pix
-                    dense_map[f] = k
-                    pix[k] = f
-                    total[k] = 0.0
+                k, n_pix, new = map_slot(dense_map, pix, total, f, n_pix)
+                if new:
                     last[k] = -1
-                    n_pix += 1
                 total[k] += val
                 if last[k] != p:
                     last[k] = p

@@ -29,7 +29,7 @@ import numpy as np
 from numba import njit
 
 from ..detectors import Detector
-from .accumulate import CDF_TABLE, normal_cdf
+from .accumulate import CDF_TABLE, map_slot, normal_cdf
 
 #: Seed of the fixed channel-status (dead / noisy wire) map of each (detector, plane).
 CHANNEL_STATUS_SEED = 20170801
@@ -133,14 +133,7 @@ def _dilate_chunk(start, n0, pix, total, in_roi, n, dense_map, n_cols, row_tpc, 
             if row_tpc[rr] != band:
                 continue
             g = rr * n_cols + c
-            j = dense_map[g]
-            if j < 0:
-                j = n
-                dense_map[g] = j
-                pix[j] = g
-                total[j] = 0.0
-                in_roi[j] = False
-                n += 1
+            j, n, _ = map_slot(dense_map, pix, total, g, n)
             in_roi[j] = True
     return n0, n
 
