@@ -26,10 +26,11 @@ def existing_file(path: Path) -> Path:
 
 @contextmanager
 def progress_bar(description: str, total: int, *, disable: bool = False):
-    """A rich progress bar on stderr; yields a function advance(n=1)."""
+    """A rich progress bar on stderr; yields a function done(n) that sets how many are done
+    (an absolute count, so work recovered from an interrupted run shows as done)."""
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), TimeRemainingColumn(), disable=disable,
                         console=Console(stderr=True))
     with progress:
         task = progress.add_task(description, total=total)
-        yield lambda n=1: progress.advance(task, n)
+        yield lambda n: progress.update(task, completed=n)

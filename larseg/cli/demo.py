@@ -41,9 +41,9 @@ def demo(
         path = output / f"{name}.h5"
         job = SimulationJob(detector, generator, seed=seed)
         t0 = time.perf_counter()
-        with progress_bar(f"{detector}/{generator}", total=n) as advance:
+        with progress_bar(f"{detector}/{generator}", total=n) as done:
             simulate_to_file(path, job, n, workers=workers, overwrite=True,
-                             on_event=lambda *_: advance())
+                             on_event=done)
         dt = time.perf_counter() - t0
         summary = summarise_file(path)
         f = EventFile(path)

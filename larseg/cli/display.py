@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from ..errors import LarsegError
 from .app import app, console
 from .common import existing_file
 
@@ -30,7 +31,6 @@ def display(
 
     f = EventFile(existing_file(file))
     if event >= len(f):
-        from ..errors import LarsegError
         raise LarsegError(f"file {file} has {len(f)} events; --event {event} is out of range")
     ev = f[event]
     output.mkdir(parents=True, exist_ok=True)
@@ -56,6 +56,5 @@ def _parse_zoom(zoom: str):
         r0, r1 = (int(v) for v in rows.split(":"))
         c0, c1 = (int(v) for v in cols.split(":"))
     except ValueError:
-        from ..errors import LarsegError
         raise LarsegError(f"--zoom '{zoom}': use 'vertex' or 'row0:row1,col0:col1'") from None
     return (r0, r1, c0, c1)

@@ -43,17 +43,9 @@ def simulate(
     job = SimulationJob(detector=detector, generator=generator, seed=seed)
     workers = workers or default_workers()
     t0 = time.perf_counter()
-    with progress_bar(f"simulating {detector}/{generator}", total=n_events, disable=quiet) as advance:
-        first = {"done": False}
-
-        def on_event(n_done: int) -> None:
-            if not first["done"]:
-                advance(n_done - 1)  # events recovered from an earlier, interrupted run
-                first["done"] = True
-            advance()
-
+    with progress_bar(f"simulating {detector}/{generator}", total=n_events, disable=quiet) as done:
         written, total = simulate_to_file(output, job, n_events, workers=workers,
-                                          overwrite=overwrite, on_event=on_event)
+                                          overwrite=overwrite, on_event=done)
     dt = time.perf_counter() - t0
     rate = written / dt if dt > 0 else float("nan")
     console.print(f"wrote {written} events ({total} in {output}) in {dt:.1f} s "

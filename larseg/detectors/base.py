@@ -13,7 +13,7 @@ the wire number (continuous) plus the plane's image offset.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -108,7 +108,6 @@ class ReadoutModel:
     saturation_adc: float                     # processed-pixel value at which the ADC saturates
     storage_threshold_adc: float              # zero suppression of the written image
     time_resolution_px: tuple[float, ...]     # Gaussian σ of the deconvolved signal, in pixels
-    extra: dict = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def pixel_us(self) -> float:
@@ -182,15 +181,6 @@ class Detector:
         px = (np.asarray(arrival_us) - self.readout.window_start_us) / self.readout.pixel_us
         # row_sign -1: time runs upwards from the bottom of the TPC's band (SBND top/bottom TPCs)
         return np.where(sign > 0, offset + px, offset - px)
-
-    def row_in_window(self, row: np.ndarray, tpc: np.ndarray) -> np.ndarray:
-        """Whether integer pixel rows lie in the readout band of their TPC (False outside TPCs)."""
-        tpc = np.asarray(tpc)
-        ok = tpc >= 0
-        idx = np.clip(tpc, 0, None)
-        lo = np.array([t.row_band[0] for t in self.tpcs])[idx]
-        hi = np.array([t.row_band[1] for t in self.tpcs])[idx]
-        return ok & (row >= lo) & (row < hi)
 
     def project(self, x, y, z, t) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Project points to every plane.

@@ -84,8 +84,8 @@ def simulate_to_file(path: str | Path, job: SimulationJob, n_events: int, *, wor
 
     Writing goes to ``<path>.partial`` and is renamed to ``path`` only when all events are in:
     an interrupted job leaves the partial file, and running the same job again continues from
-    the last complete event. ``on_event(n)`` is called after each event with the number of
-    events in the file. Returns (events written now, events in the file).
+    the last complete event. ``on_event(n)`` is called with the number of events in the file: once
+    before the first new event, then after each. Returns (events written now, events in the file).
     """
     from ..io import EventWriter, producers_for_detector
 
@@ -102,6 +102,8 @@ def simulate_to_file(path: str | Path, job: SimulationJob, n_events: int, *, wor
         if start > n_events:
             raise ValueError(f"{path} already holds {start} events, more than the {n_events} asked")
         written = 0
+        if on_event is not None:
+            on_event(start)  # events already in the file (recovered from an interrupted run)
         for prepared in iter_prepared(job, range(start, n_events), workers=workers):
             writer.write(prepared)
             written += 1
