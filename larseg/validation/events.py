@@ -45,7 +45,8 @@ def check_cosmic_multiplicity(out: Path, rng: np.random.Generator, n: int = 400)
 
 
 def _sbnd_counts(events) -> np.ndarray:
-    """(events, planes, 3): active / cosmic / neutrino pixels at 1024 × 640 (sum-pooled ×2)."""
+    """(events, planes, 3): active / cosmic / neutrino pixels at 1024 × 640: pooled ×2, a
+    pooled pixel is active if any of its four is, its label the highest (neutrino > cosmic)."""
     rows = []
     for ev in events:
         per_plane = []
