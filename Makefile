@@ -35,8 +35,9 @@ demo: install
 test: install-test
 	$(BIN)/python -m pytest -n 2 -q
 
+# every speed benchmark (each prints a table and writes benchmarks/results/); not tests
 bench: install
-	$(BIN)/python benchmarks/run_all.py
+	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache

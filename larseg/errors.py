@@ -41,3 +41,25 @@ class ProductNotFoundError(LarsegError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class JobInterrupted(LarsegError):
+    """A job stopped by SIGINT/SIGTERM at a safe point; what was complete is kept.
+
+    ``exit_code`` is 128 + the signal number (130 for Ctrl-C, 143 for SIGTERM)."""
+
+    def __init__(self, message: str, *, exit_code: int = 130) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class JobMismatchError(LarsegError):
+    """An output file holds events of another job (other detector, generator, seed...)."""
+
+
+class WorkerError(LarsegError):
+    """A worker process failed or died; the message says which task and how."""
+
+
+class FileWriteError(LarsegError, OSError):
+    """Writing a file failed (disk full, quota, I/O error); what was committed before is kept."""

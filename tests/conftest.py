@@ -33,3 +33,12 @@ def simulated_files(tmp_path_factory):
         simulate_to_file(path, SimulationJob(det, gen, seed=11), 3, workers=1)
         files[det] = path
     return files
+
+
+# Hypothesis: derandomised by default, so that a failure in CI reproduces on any machine
+# (HYPOTHESIS_PROFILE=explore draws new examples on every run).
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.register_profile("explore", derandomize=False, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

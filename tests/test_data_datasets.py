@@ -55,10 +55,17 @@ def test_sparse_item_dtypes_and_target_ranges(events, target, lo, hi):
     assert item["shape"] == [(1008, 3456), (1008, 3456)]
 
 
+def test_track_shower_map_literal():
+    np.testing.assert_array_equal(semantic_to_track_shower(np.array([-1, 0, 1, 2, 3, 4])),
+                                  [-1, 0, 0, 1, 1, 1])
+
+
 def test_track_shower_target_is_the_remapped_semantic_target(events):
     sem = DenseDataset(events, planes=(2,), target="semantic", downsample=2, pool="max")[3]
     ts = DenseDataset(events, planes=(2,), target="track_shower", downsample=2, pool="max")[3]
-    expected = semantic_to_track_shower(sem["label"].numpy())
+    s = sem["label"].numpy()
+    # written out by hand: HIP 0, MIP 1 -> track 0; shower 2, delta 3, Michel 4 -> shower 1
+    expected = np.select([s == -1, (s == 0) | (s == 1), s >= 2], [-1, 0, 1], default=99)
     np.testing.assert_array_equal(ts["label"].numpy(), expected)
     assert (sem["label"] == -1).any() and (ts["label"] == 0).any()
     # empty pixels are ignored (-1) for semantic targets, background (0) for the cosmic one

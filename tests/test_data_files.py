@@ -27,10 +27,14 @@ def test_sparsessnet_crops_from_a_file_are_worker_independent(simulated_files):
     for workers in (0, 2):
         loader = make_loader(ds, batch_size=2, shuffle=False, num_workers=workers)
         batches.append([b for b in loader])
+    # 3 events in batches of 2: two batches (column 0 of coords is the event in the batch)
+    for run in batches:
+        assert [len(torch.unique(b["coords"][0][:, 0])) for b in run] == [2, 1]
     for a, b in zip(*batches):
         for key in ("coords", "features", "labels"):
+            assert len(a[key]) == len(b[key])
             for xa, xb in zip(a[key], b[key]):
-                assert torch.equal(xa, xb)
+                assert len(xa) > 0 and torch.equal(xa, xb)
     first = batches[0][0]
     assert first["features"][0].min() >= 10 and first["features"][0].max() <= 300
     assert first["coords"][0][:, 1:].max() < 512

@@ -11,6 +11,7 @@ import h5py
 import numpy as np
 import pytest
 
+from larseg.errors import FileFormatError
 from larseg.io import MICROBOONE, EventFile, EventWriter, Larcv3Writer, partial_path, write_events
 from larseg.io.products import ImageMeta2D, Sparse2D
 from tests.factories import toy_event
@@ -171,15 +172,26 @@ def test_append_to_finished_file_is_atomic(tmp_path):
     assert [e.event for e in EventFile(target)] == [0, 1, 2, 3]
 
 
-def test_unreadable_partial_starts_over(tmp_path):
+def test_debris_of_a_killed_creation_is_discarded(tmp_path):
+    """A new .partial is made under a temporary name: a kill during creation leaves only that."""
     target = tmp_path / "b.h5"
-    partial_path(target).write_bytes(b"\x89HDF\r\n\x1a\n" + b"\x00" * 10)  # killed at creation
-    with pytest.warns(UserWarning, match="cannot be opened"):
-        w = EventWriter(target, MICROBOONE, append=True)
-    assert w.n_events == 0
+    debris = partial_path(target).with_name("b.h5.partial.tmp")
+    debris.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\x00" * 10)
+    w = EventWriter(target, MICROBOONE, append=True)
+    assert w.n_events == 0 and not debris.exists()
     w.write(_events(1)[0])
     w.close()
     assert len(EventFile(target)) == 1
+
+
+def test_unreadable_partial_is_refused_and_kept(tmp_path):
+    """A damaged .partial is never silently replaced: the error names it and says what to do."""
+    target = tmp_path / "b.h5"
+    junk = b"\x89HDF\r\n\x1a\n" + b"\x00" * 10
+    partial_path(target).write_bytes(junk)
+    with pytest.raises(FileFormatError, match=r"b\.h5\.partial.*--overwrite"):
+        EventWriter(target, MICROBOONE, append=True)
+    assert partial_path(target).read_bytes() == junk
 
 
 def test_mode_w_discards_stale_partial(tmp_path):

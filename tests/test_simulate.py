@@ -23,6 +23,14 @@ def _same_event(a, b) -> None:
             np.testing.assert_array_equal(getattr(pa, name)[oa], getattr(pb, name)[ob])
 
 
+def _same_file(path_a, path_b, n: int) -> None:
+    """Both files hold exactly ``n`` events (n > 0), equal event by event."""
+    a, b = list(EventFile(path_a)), list(EventFile(path_b))
+    assert n > 0 and len(a) == n and len(b) == n
+    for ea, eb in zip(a, b):
+        _same_event(ea, eb)
+
+
 @pytest.mark.parametrize("detector,generator", [("microboone", "cosmics+neutrino"),
                                                 ("sbnd", "bomb"), ("microboone", "bomb-lowe"),
                                                 ("sbnd", "neutrino"), ("microboone", "cosmics")])
@@ -71,8 +79,7 @@ def test_workers_do_not_change_the_file(tmp_path):
     job = SimulationJob("microboone", "bomb", seed=21)
     simulate_to_file(tmp_path / "one.h5", job, 4, workers=1)
     simulate_to_file(tmp_path / "two.h5", job, 4, workers=2)
-    for a, b in zip(EventFile(tmp_path / "one.h5"), EventFile(tmp_path / "two.h5")):
-        _same_event(a, b)
+    _same_file(tmp_path / "one.h5", tmp_path / "two.h5", 4)
 
 
 def test_interrupted_job_resumes_to_the_same_file(tmp_path):
@@ -87,12 +94,12 @@ def test_interrupted_job_resumes_to_the_same_file(tmp_path):
         simulate_to_file(target, job, 5, workers=1, on_event=stop_after_two)
     assert not target.exists(), "an interrupted job must not leave a file at the target path"
     assert partial_path(target).exists()
-    written, total = simulate_to_file(target, job, 5, workers=1)
-    assert (written, total) == (3, 5)
+    result = simulate_to_file(target, job, 5, workers=1)
+    assert (result.written, result.total, result.recovered) == (3, 5, 2)
+    assert result.resumed_partial
     assert target.exists() and not partial_path(target).exists()
     simulate_to_file(tmp_path / "straight.h5", job, 5, workers=1)
-    for a, b in zip(EventFile(target), EventFile(tmp_path / "straight.h5")):
-        _same_event(a, b)
+    _same_file(target, tmp_path / "straight.h5", 5)
 
 
 def test_sbnd_files_use_cosmictaggers_layout(simulated_files):
@@ -115,6 +122,7 @@ def test_written_events_read_back_exactly(tmp_path):
     job = SimulationJob("microboone", "cosmics+neutrino", seed=2)
     simulate_to_file(tmp_path / "f.h5", job, 2, workers=1)
     back = EventFile(tmp_path / "f.h5")
+    assert len(back) == 2
     for i in range(2):
         ev = simulate_event(job, i)
         _same_event(ev, back[i])

@@ -1,17 +1,20 @@
 """The typer application and the error handling every verb shares.
 
-Errors are printed as one line (no traceback unless ``--debug``) and exit with a non-zero code:
-1 for bad input or a failed job, 2 for usage errors (typer's own), 130 when interrupted.
+Errors are printed as one line (no traceback unless ``--debug``) and exit with a non-zero code
+(listed in the README): 0 success; 1 bad input or a failed job; 2 usage errors (bad option,
+missing argument, a verb that is not available); 130 interrupted by Ctrl-C (SIGINT); 143 stopped
+by SIGTERM. Long jobs stop at a safe point on either signal and say what they kept.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import typer
 from rich.console import Console
 
-from ..errors import LarsegError
+from ..errors import JobInterrupted, LarsegError
 
 app = typer.Typer(
     name="larseg",
@@ -41,15 +44,21 @@ def fail(message: str, code: int = 1) -> None:
 
 
 def main() -> None:
+    """Run the app and turn its outcome into one line and an exit code (signal handling: see
+    :mod:`larseg.cli`)."""
     try:
-        register_all()(standalone_mode=False)
-    except typer.Exit as exc:  # raised by fail() and by --help
+        # With standalone_mode=False typer *returns* the exit code of typer.Exit (fail(), --help)
+        # instead of exiting: it must be passed on, or every failure would exit 0.
+        code = register_all()(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
+    except JobInterrupted as exc:
+        console.print(f"[yellow]{exc}[/]", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
         console.print("[yellow]interrupted[/]")
-        sys.exit(130)
-    except typer.Abort:
-        sys.exit(130)
+        sys.exit(128 + signal.SIGINT)
     except typer.TyperException as exc:  # usage errors (bad option, missing argument)
         show = getattr(exc, "show", None)
         if show is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import typer
@@ -19,7 +18,11 @@ _GENERATORS = "bomb, bomb-lowe, cosmics, neutrino, cosmics+neutrino"
     "(1-6 particles from one vertex + 5-10 cosmic muons); 'cosmics' is a surface cosmic-ray window; "
     "'neutrino' a BNB-like interaction; 'cosmics+neutrino' both (the cosmic tagger's sample).\n\n"
     "Events are reproducible: event i depends only on (--seed, i). An interrupted job leaves "
-    "FILE.partial; running the same command again resumes it."))
+    "FILE.partial; running the same command again resumes it. Ctrl-C (or SIGTERM) stops at the "
+    "next event, keeps every complete event and says so; the job's settings are stored in the "
+    "file, so a resume with other settings is refused (--overwrite starts afresh). An existing "
+    "file that larseg's simulate did not write is never replaced without --overwrite.\n\n"
+    "Example: larseg simulate -d sbnd -g cosmics+neutrino -n 100 --seed 1 -o sbnd.h5"))
 def simulate(
     detector: str = typer.Option("microboone", "--detector", "-d", help="microboone or sbnd."),
     generator: str = typer.Option("cosmics+neutrino", "--generator", "-g", help=_GENERATORS + "."),
@@ -32,21 +35,32 @@ def simulate(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     from ..detectors import get_detector
+    from ..errors import LarsegError
     from ..sim.generators import get_generator
-    from ..sim.simulate import SimulationJob, default_workers, simulate_to_file
+    from ..sim.simulate import SimulationJob, default_workers, kernels_ready, simulate_to_file
 
     get_detector(detector)          # fail early, with the list of valid names
     get_generator(generator)
-    if output.exists() and not overwrite:
-        console.print(f"{output} exists: resuming/appending up to {n_events} events "
-                      "(--overwrite to start afresh)")
+    if output.is_dir():
+        raise LarsegError(f"{output} is a directory; give -o a file name, e.g. {output / 'events.h5'}")
     job = SimulationJob(detector=detector, generator=generator, seed=seed)
     workers = workers or default_workers()
-    t0 = time.perf_counter()
+    if not kernels_ready():
+        console.print("compiling simulation kernels, once, ~1 min…")
+
+    def opened(n_in_file: int, resumed: bool) -> None:
+        if resumed:
+            console.print(f"resuming an interrupted run: {n_in_file} events kept in "
+                          f"{output}.partial", soft_wrap=True)
+        elif n_in_file:
+            console.print(f"{output} holds {n_in_file} events of this job: adding up to "
+                          f"{n_events} (--overwrite to start afresh)", soft_wrap=True)
+
     with progress_bar(f"simulating {detector}/{generator}", total=n_events, disable=quiet) as done:
-        written, total = simulate_to_file(output, job, n_events, workers=workers,
-                                          overwrite=overwrite, on_event=done)
-    dt = time.perf_counter() - t0
-    rate = written / dt if dt > 0 else float("nan")
-    console.print(f"wrote {written} events ({total} in {output}) in {dt:.1f} s "
-                  f"({rate:.1f} events/s, {workers} worker{'s' if workers > 1 else ''})")
+        result = simulate_to_file(output, job, n_events, workers=workers, overwrite=overwrite,
+                                  on_event=done, on_open=opened)
+    rate = result.steady_rate
+    speed = (f", {rate:.1f} events/s after the first" if rate == rate else "")
+    console.print(f"wrote {result.written} events ({result.total} in {output}) in "
+                  f"{result.seconds:.1f} s ({workers} worker{'s' if workers > 1 else ''}{speed})",
+                  soft_wrap=True)

@@ -72,15 +72,18 @@ class ChunkAppender:
         return not any(dset.dtype[n].kind == "S" for n in names) and dset.dtype.kind != "S"
 
     def append(self, rows: np.ndarray) -> None:
+        self.write(self.prepare(rows))
+
+    def prepare(self, rows: np.ndarray) -> "PreparedAppend | None":
+        """Deflate ``rows`` (with the current tail) into chunks; nothing is written yet, so the
+        caller can reserve exactly ``nbytes`` of disk before :meth:`write`."""
         if len(rows) == 0:
-            return
+            return None
         # np.concatenate would pack larcv's padded compound dtypes (itemsize 16 -> 12): copy
         # into an array of the dataset's own dtype instead
         buf = np.zeros(len(self.tail) + len(rows), self.dset.dtype)  # zeroed padding bytes
         buf[:len(self.tail)] = self.tail
         buf[len(self.tail):] = rows
-        self.length += len(rows)
-        self.dset.resize((self.length,))
         starts = list(range(0, len(buf), self.chunk))
         payloads = []
         for k in starts:
@@ -99,7 +102,16 @@ class ChunkAppender:
             compressed = [c for group in parts for c in group]
         else:
             compressed = [deflate(raw, level) for raw in payloads]
-        for k, data in zip(starts, compressed):
+        return PreparedAppend(buf, starts, compressed, len(rows))
+
+    def write(self, prepared: "PreparedAppend | None") -> None:
+        """Store prepared chunks (rewriting the partly filled last one) and extend the dataset."""
+        if prepared is None:
+            return
+        buf, starts = prepared.buf, prepared.starts
+        self.length += prepared.n_rows
+        self.dset.resize((self.length,))
+        for k, data in zip(starts, prepared.chunks):
             self.dset.id.write_direct_chunk((self.tail_start + k,), data)
         last = starts[-1]
         if len(buf) - last < self.chunk:
@@ -108,3 +120,17 @@ class ChunkAppender:
         else:
             self.tail = np.zeros(0, self.dset.dtype)
             self.tail_start += len(buf)
+
+
+class PreparedAppend:
+    """Deflated chunks ready for :meth:`ChunkAppender.write`."""
+
+    __slots__ = ("buf", "starts", "chunks", "n_rows")
+
+    def __init__(self, buf: np.ndarray, starts: list[int], chunks: list[bytes],
+                 n_rows: int) -> None:
+        self.buf, self.starts, self.chunks, self.n_rows = buf, starts, chunks, n_rows
+
+    @property
+    def nbytes(self) -> int:
+        return sum(len(c) for c in self.chunks)

@@ -281,10 +281,12 @@ class EventWriter:
     ``append=True`` continues an interrupted job's ``.partial`` (or appends to a finished
     file); ``n_events`` is what the file already holds, so a caller can skip those.
     ``producers``: ProducerNames or preset name; None = the preset of the first event's detector.
+    ``identity``: the settings of the job writing the file (see :class:`Larcv3Writer`).
     """
 
     def __init__(self, path: str | Path, producers: ProducerNames | str | None = None,
-                 append: bool = False, *, buffer_events: int = 1) -> None:
+                 append: bool = False, *, buffer_events: int = 1,
+                 identity: dict | None = None) -> None:
         self.path = Path(path)
         if isinstance(producers, str):
             producers = producers_for_detector(producers)
@@ -294,7 +296,7 @@ class EventWriter:
         self.instance_mismatch = 0
         self._warned = False
         self._writer = Larcv3Writer(self.path, "a" if append else "w",
-                                    buffer_events=buffer_events)
+                                    buffer_events=buffer_events, identity=identity)
 
     @staticmethod
     def _check_names(names: ProducerNames) -> None:
@@ -306,6 +308,15 @@ class EventWriter:
     @property
     def n_events(self) -> int:
         return self._writer.n_events
+
+    @property
+    def resumed_partial(self) -> bool:
+        """Whether an interrupted job's ``.partial`` was continued."""
+        return self._writer.resumed_partial
+
+    @property
+    def partial(self) -> Path:
+        return self._writer.partial
 
     def write(self, event: Event | PreparedEvent) -> None:
         """Append an Event (or one already converted by :func:`prepare_event`)."""

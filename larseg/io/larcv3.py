@@ -126,7 +126,12 @@ class Larcv3Reader:
         """(n_events,) structured array (run, subrun, event)."""
         if self._event_ids is None:
             path = f"{S.EVENTS_GROUP}/{S.EVENT_ID_DATASET}"
-            if path not in self.h5:
+            try:
+                present = path in self.h5
+            except (RuntimeError, KeyError) as e:
+                raise FileFormatError(f"file {self.path}: cannot find {path}, the file is "
+                                      f"damaged ({e})") from None
+            if not present:
                 raise FileFormatError(f"file {self.path}: no {path} dataset (not a larcv3 file?)")
             d = self._dset(path)
             if d.dtype.names is None or not {"run", "subrun", "event"} <= set(d.dtype.names):
@@ -142,21 +147,30 @@ class Larcv3Reader:
     def products(self) -> list[ProductInfo]:
         """Every product in the file, with the number of projections of its first entry."""
         if self._products is None:
-            out = []
-            data = self.h5.get(S.DATA_GROUP)
-            for name in (data.keys() if isinstance(data, h5py.Group) else ()):
-                parsed = S.parse_group_name(name)
-                if parsed is None:
-                    continue
-                t, p = parsed
-                n_planes = 0
-                ext = data[name].get("extents")
-                if t != S.PARTICLE and self.n_events and isinstance(ext, h5py.Dataset) \
-                        and ext.shape[0]:
-                    n_planes = int(self._read(ext.name, 0, 1, f"{t} '{p}'")["N"][0])
-                out.append(ProductInfo(t, p, n_planes))
-            self._products = out
+            try:
+                self._products = self._list_products()
+            except (OSError, RuntimeError, KeyError, ValueError) as e:
+                if isinstance(e, (FileFormatError, ProductNotFoundError)):
+                    raise
+                raise FileFormatError(f"file {self.path}: cannot list its products, the file is "
+                                      f"damaged ({e})") from None
         return self._products
+
+    def _list_products(self) -> list[ProductInfo]:
+        out = []
+        data = self.h5.get(S.DATA_GROUP)
+        for name in (data.keys() if isinstance(data, h5py.Group) else ()):
+            parsed = S.parse_group_name(name)
+            if parsed is None:
+                continue
+            t, p = parsed
+            n_planes = 0
+            ext = data[name].get("extents")
+            if t != S.PARTICLE and self.n_events and isinstance(ext, h5py.Dataset) \
+                    and ext.shape[0]:
+                n_planes = int(self._read(ext.name, 0, 1, f"{t} '{p}'")["N"][0])
+            out.append(ProductInfo(t, p, n_planes))
+        return out
 
     def has_product(self, product_type: str, producer: str) -> bool:
         return any(p.type == product_type and p.producer == producer for p in self.products())

@@ -7,6 +7,14 @@
 - Resumable: opening (mode "a") a ``.partial`` left by an interrupted job truncates every
   product's tables back to the last complete event and continues; appending to a finished file
   copies it to ``.partial`` first. ``n_events`` tells a caller how many events are already in.
+- Interrupt-safe: a commit (:meth:`Larcv3Writer.flush`) runs with SIGINT/SIGTERM held back, and
+  a commit that fails half-way (disk full) marks the writer broken, so that closing it never
+  commits events whose products did not all reach the file. A new ``.partial`` (or the copy of a
+  finished file) is made under a temporary name and renamed once it is a valid HDF5 file.
+- Identity: a writer given ``identity`` (the settings of the job that makes the file) stores it
+  as the root attribute ``larseg_job`` and refuses to resume or extend a file whose stored
+  identity differs, or that has none (a file larseg's jobs did not write).
+- Never destroys what it did not write: in mode "a" a target that is not HDF5 is refused.
 - Groups are created lazily, like larcv's. A product absent from an event is written empty for
   it; a product that first appears at event k gets k empty entries first, so every product has
   one entry per event.
@@ -14,17 +22,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
-import warnings
+from collections.abc import Mapping
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from ..errors import FileFormatError
+from ..errors import FileFormatError, FileWriteError, JobMismatchError
+from ..interrupt import deferred_signals
 from . import larcv3_schema as S
-from .appender import ChunkAppender
+from .appender import ChunkAppender, PreparedAppend
 from .rows import _id_extents, _sorted_cluster_voxels, _sorted_voxels, _voxels
 from .products import Cluster2D, Image2D, Sparse2D, metas_to_rows
 
@@ -32,6 +42,8 @@ from .products import Cluster2D, Image2D, Sparse2D, metas_to_rows
 _DIRECT_TABLES = ("voxels", "images")
 
 PARTIAL_SUFFIX = ".partial"
+#: Root attribute holding the JSON identity of the job that writes the file.
+IDENTITY_ATTR = "larseg_job"
 
 
 def partial_path(path: str | Path) -> Path:
@@ -41,6 +53,46 @@ def partial_path(path: str | Path) -> Path:
 
 def producer_missing(given: dict[str, dict], key: tuple[str, str]) -> bool:
     return key[1] not in given.get(key[0], {})
+
+
+def _reason(e: OSError) -> str:
+    """One line for an I/O error (HDF5's messages span lines and list buffer addresses)."""
+    if e.errno:
+        return f"{os.strerror(e.errno)}, errno {e.errno}"
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
+
+
+def _fd(h5: h5py.File) -> int | None:
+    try:
+        return int(h5.id.get_vfd_handle())
+    except Exception:  # noqa: BLE001 - another HDF5 driver: no reservation, no freeze
+        return None
+
+
+def _freeze(h5: h5py.File) -> None:
+    """After a failed write: no byte more reaches the file. HDF5 would otherwise write its
+    half-updated metadata when the file is closed, over the last commit's. The descriptor is
+    pointed at /dev/null (read-only), so every later write fails and is dropped."""
+    fd = _fd(h5)
+    if fd is not None:
+        null = os.open(os.devnull, os.O_RDONLY)
+        try:
+            os.dup2(null, fd)
+        finally:
+            os.close(null)
+
+
+def _close_quietly(h5: h5py.File) -> None:
+    """Close after a failure: an error while closing (disk full again) changes nothing, the
+    last commit is what a resume finds."""
+    try:
+        h5.close()
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def _tmp_path(partial: Path) -> Path:
+    return partial.with_name(partial.name + ".tmp")
 
 
 class _Group:
@@ -69,28 +121,62 @@ class _Group:
     def add(self, name: str, rows: np.ndarray) -> None:
         self.pending[name].append(rows)
 
-    def flush(self) -> None:
+    def prepare(self) -> int:
+        """Stage the pending rows for :meth:`write` (the big tables deflated now) and return an
+        upper bound of the bytes writing them adds to the file."""
+        self._staged: list[tuple[str, object]] = []
+        total = 0
         for name, (dtype, _) in S.DATASETS[self.ptype].items():
             parts = self.pending[name]
             if not parts:
                 continue
             rows = np.concatenate(parts) if len(parts) > 1 else parts[0]
             self.pending[name] = []
-            if name not in self.group:  # image2d images: chunk = first event's pixel count
-                S.create_dataset(self.group, name, dtype, self.images_chunk or len(rows))
+            d = self.group.get(name)
+            if d is None:  # image2d images: created at write time (chunk = first event's pixels)
+                self._staged.append((name, rows))
+                total += (len(rows) + (self.images_chunk or len(rows))) \
+                    * np.dtype(dtype).itemsize + 16384
+                continue
             if len(rows) == 0:
                 continue
-            d = self.group[name]
-            n = self.length[name]
             if name in _DIRECT_TABLES and ChunkAppender.usable(d):
                 app = self.appenders.get(name)
                 if app is None:
                     app = self.appenders[name] = ChunkAppender(d)
-                app.append(rows)
+                prepared = app.prepare(rows)
+                self._staged.append((name, prepared))
+                total += prepared.nbytes + 512 * len(prepared.chunks) + 8192
             else:
-                d.resize((n + len(rows),))
-                d[n:] = rows
-            self.length[name] = n + len(rows)
+                # HDF5 deflates these itself: bound by their size before deflate (deflate adds
+                # a few bytes per chunk to incompressible data), plus the rewritten last chunk
+                itemsize = np.dtype(dtype).itemsize
+                chunk = int(d.chunks[0]) if d.chunks else len(rows)
+                self._staged.append((name, rows))
+                total += (len(rows) + chunk) * itemsize + 512 * (len(rows) // chunk + 2) + 8192
+        return total
+
+    def flush(self) -> None:
+        """Write the pending rows now (no reservation: the writer's commit does that)."""
+        self.prepare()
+        self.write()
+
+    def write(self) -> None:
+        """Write what :meth:`prepare` staged."""
+        for name, item in self._staged:
+            dtype = S.DATASETS[self.ptype][name][0]
+            if name not in self.group:
+                S.create_dataset(self.group, name, dtype, self.images_chunk or len(item))
+            d = self.group[name]
+            n = self.length[name]
+            if isinstance(item, PreparedAppend):
+                self.appenders[name].write(item)
+                self.length[name] = n + item.n_rows
+            elif len(item):
+                d.resize((n + len(item),))
+                d[n:] = item
+                self.length[name] = n + len(item)
+        self._staged = []
 
 
 class Larcv3Writer:
@@ -99,21 +185,30 @@ class Larcv3Writer:
     ``mode="w"``: a new file (replaces the target on close); ``mode="a"``: continue a
     ``.partial`` left by an interrupted job, else append to the target if it exists, else new.
     ``buffer_events``: events kept in memory and written together (1 = every event is on disk
-    when :meth:`write_event` returns).
+    when :meth:`write_event` returns). ``identity``: the job's settings (JSON-able), stored in a
+    new file and compared with the stored ones when resuming or appending.
     """
 
-    def __init__(self, path: str | Path, mode: str = "w", *, buffer_events: int = 1) -> None:
+    def __init__(self, path: str | Path, mode: str = "w", *, buffer_events: int = 1,
+                 identity: Mapping[str, object] | None = None) -> None:
         if mode not in ("w", "a"):
             raise ValueError(f"mode must be 'w' or 'a', got {mode!r}")
         self.path = Path(path)
         self.partial = partial_path(self.path)
         self.buffer_events = max(1, int(buffer_events))
+        self.identity = dict(identity) if identity is not None else None
         self.recovered_events = 0  # complete events found in a resumed .partial / appended file
+        self.resumed_partial = False  # True when an interrupted job's .partial was continued
         self.dropped_rows = 0      # product rows of incomplete events cut off on resume
         self._closed = False
+        self._broken = False       # a commit failed half-way: never commit again
         self._groups: dict[tuple[str, str], _Group] = {}
         self._pending_ids: list[tuple[int, int, int]] = []
+        for p in (self.path, self.partial):
+            if p.is_dir():
+                raise FileFormatError(f"{p} is a directory; give a file name for the output")
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        _tmp_path(self.partial).unlink(missing_ok=True)  # debris of a creation that was killed
         if mode == "w":
             if self.partial.exists():
                 self.partial.unlink()
@@ -123,41 +218,104 @@ class Larcv3Writer:
         self._n_committed = self._event_ds.shape[0]
 
     # ---------------------------------------------------------------- opening
-    def _create(self) -> h5py.File:
+    def _create(self, copy_of: Path | None = None) -> h5py.File:
+        """A new .partial (empty, or a copy of ``copy_of``), made under a temporary name so that a
+        kill at any moment leaves either no .partial or a valid one."""
+        tmp = _tmp_path(self.partial)
+        if copy_of is not None:
+            shutil.copyfile(copy_of, tmp)
+            os.replace(tmp, self.partial)
+            return self._open_existing()
         # Freed file space is never reused ("aggregate": no free-space manager). Partly filled
         # chunks are rewritten elsewhere as events are appended; if HDF5 could hand their old
         # space to later chunks, a kill between two commits would overwrite data that the last
         # committed metadata still points to, and the .partial could not be resumed
         # (tests/test_io_atomic.py::test_crash_between_commits...). The cost: the old copies of
         # partly filled chunks stay in the file (files grow ~1 %, metadata included).
-        h5 = h5py.File(self.partial, "w", fs_strategy="aggregate")
-        S.create_dataset(h5.require_group(S.EVENTS_GROUP), S.EVENT_ID_DATASET,
-                         S.EVENT_ID_DTYPE, S.EVENT_ID_CHUNK)
-        h5.require_group(S.DATA_GROUP)
-        h5.flush()
-        return h5
+        with h5py.File(tmp, "w", fs_strategy="aggregate") as h5:
+            S.create_dataset(h5.require_group(S.EVENTS_GROUP), S.EVENT_ID_DATASET,
+                             S.EVENT_ID_DTYPE, S.EVENT_ID_CHUNK)
+            h5.require_group(S.DATA_GROUP)
+            if self.identity is not None:
+                h5.attrs[IDENTITY_ATTR] = json.dumps(self.identity, sort_keys=True)
+        os.replace(tmp, self.partial)
+        return h5py.File(self.partial, "r+")
 
     def _open_append(self) -> h5py.File:
-        if not self.partial.exists() and self.path.exists():
-            shutil.copyfile(self.path, self.partial)
-        if not self.partial.exists():
-            return self._create()
+        if self.partial.exists():
+            self.resumed_partial = True
+            return self._open_existing()
+        if self.path.exists():
+            if not h5py.is_hdf5(self.path):
+                raise FileFormatError(f"file {self.path} exists and is not an HDF5 file: "
+                                      "refusing to append to it or replace it")
+            self._check_identity_of(self.path)
+            return self._create(copy_of=self.path)
+        return self._create()
+
+    def _open_existing(self) -> h5py.File:
+        """Open the .partial for appending and cut it back to its last complete event."""
+        if not h5py.is_hdf5(self.partial):
+            raise FileFormatError(f"file {self.partial} is not a valid HDF5 file, so the job "
+                                  "cannot resume from it; start afresh (--overwrite) or remove it")
+        self._check_identity_of(self.partial)
         try:
             h5 = h5py.File(self.partial, "r+")
         except OSError as e:
-            warnings.warn(f"{self.partial}: cannot be opened ({e}); nothing to recover, "
-                          "starting a new file", stacklevel=3)
-            self.partial.unlink()
-            return self._create()
-        self._recover(h5)
+            raise FileFormatError(f"file {self.partial} cannot be opened to resume ({e}); "
+                                  "start afresh (--overwrite) or remove it") from None
+        fd = _fd(h5)
+        try:
+            if fd is not None and hasattr(os, "posix_fallocate"):
+                os.posix_fallocate(fd, h5.id.get_filesize(), 1 << 20)  # room for the cut-back
+        except OSError as e:  # nothing written yet: the file is as it was
+            h5.close()
+            raise FileWriteError(f"file {self.partial}: cannot resume, no room to write "
+                                 f"({_reason(e)}); the events committed before are kept") from e
+        try:
+            self._recover(h5)
+            if fd is not None:
+                os.ftruncate(fd, h5.id.get_filesize())
+        except OSError as e:
+            if isinstance(e, FileFormatError):
+                h5.close()
+                raise
+            _freeze(h5)  # a failed write (disk full): nothing more may reach the file
+            _close_quietly(h5)
+            raise FileWriteError(f"file {self.partial}: cannot resume, writing failed "
+                                 f"({_reason(e)}); the events committed before are kept") from e
+        except BaseException:
+            h5.close()
+            raise
         return h5
+
+    def _check_identity_of(self, path: Path) -> None:
+        """Refuse a file made by another job (or by no larseg job) when an identity is given."""
+        if self.identity is None:
+            return
+        try:
+            with h5py.File(path, "r") as h5:
+                raw = h5.attrs.get(IDENTITY_ATTR)
+        except OSError as e:
+            raise FileFormatError(f"file {path} cannot be opened ({e}); start afresh "
+                                  "(--overwrite) or remove it") from None
+        if raw is None:
+            raise JobMismatchError(f"file {path} was not written by a larseg job of this kind "
+                                   "(it has no job record): refusing to add events to it "
+                                   "(--overwrite replaces it)")
+        stored = json.loads(raw)
+        for key in sorted(set(stored) | set(self.identity)):
+            if stored.get(key) != self.identity.get(key):
+                raise JobMismatchError(
+                    f"file {path} holds events of another job: {key} is "
+                    f"{stored.get(key)!r} there, {self.identity.get(key)!r} here; run the same "
+                    "job to resume it, or --overwrite to start afresh")
 
     def _recover(self, h5: h5py.File) -> None:
         """Cut every product back to the events whose event_id row exists."""
         ev = f"{S.EVENTS_GROUP}/{S.EVENT_ID_DATASET}"
         if ev not in h5:
-            S.create_dataset(h5.require_group(S.EVENTS_GROUP), S.EVENT_ID_DATASET,
-                             S.EVENT_ID_DTYPE, S.EVENT_ID_CHUNK)
+            raise FileFormatError(f"file {self.partial}: no {ev} dataset; cannot resume")
         n = h5[ev].shape[0]
         data = h5.require_group(S.DATA_GROUP)
         for name in list(data.keys()):
@@ -244,7 +402,7 @@ class Larcv3Writer:
             for ptype, producer, content in prepared:
                 g = self._group(ptype, producer)
                 getattr(self, f"_add_{ptype}")(g, content, f"{tag}, {ptype} '{producer}'")
-        except Exception:
+        except BaseException:  # a KeyboardInterrupt too: nothing of a half-added event stays
             # roll back this event's buffered rows (and groups it created) before re-raising
             for key in [k for k in self._groups if k not in snapshot]:
                 del self._h5[self._groups.pop(key).group.name]
@@ -321,39 +479,102 @@ class Larcv3Writer:
 
     # ---------------------------------------------------------------- commit
     def flush(self) -> None:
-        """Write buffered events: products first, then their event_id rows, then flush."""
+        """Commit buffered events: products first, then their event_id rows, then flush.
+
+        Signals are held back until the commit is complete. If it fails half-way (disk full),
+        the writer is broken: the file on disk still ends at the previous commit, and nothing
+        more is committed (closing it keeps the .partial for a resume)."""
         if not self._pending_ids:
             return
-        for g in self._groups.values():
-            g.flush()
-        rows = np.array(self._pending_ids, dtype=np.int64).view(S.EVENT_ID_DTYPE).reshape(-1)
-        d = self._event_ds
-        n = d.shape[0]
-        d.resize((n + len(rows),))
-        d[n:] = rows
-        self._pending_ids = []
-        self._n_committed = n + len(rows)
-        self._h5.flush()
+        if self._broken:
+            raise FileWriteError(f"file {self.partial}: an earlier commit failed; "
+                                 "the writer accepts no more events")
+        with deferred_signals():
+            try:
+                # The disk space of the whole commit is reserved before anything is written
+                # (the big tables are deflated first, so the reservation is close to what is
+                # written), so that a full disk, a quota or a file-size limit fails here, with
+                # the file as the last commit left it. Once HDF5 has failed a write half-way
+                # through a commit, its metadata on disk can be torn (a file it cannot open)
+                # and closing it can crash; _fail() is the last line of defence.
+                nbytes = sum(g.prepare() for g in self._groups.values())
+                self._reserve(nbytes + (1 << 20))
+            except OSError as e:
+                self._broken = True  # nothing of this commit was written: close normally
+                raise FileWriteError(
+                    f"file {self.partial}: writing failed ({_reason(e)}); the "
+                    f"{self._n_committed} events committed before are kept: run the same job "
+                    "again to resume") from e
+            try:
+                for g in self._groups.values():
+                    g.write()
+                rows = np.array(self._pending_ids, dtype=np.int64).view(S.EVENT_ID_DTYPE)
+                rows = rows.reshape(-1)
+                d = self._event_ds
+                n = d.shape[0]
+                d.resize((n + len(rows),))
+                d[n:] = rows
+                self._h5.flush()
+                self._release_reserve()
+            except OSError as e:  # disk full, quota, I/O error
+                self._fail()
+                raise FileWriteError(
+                    f"file {self.partial}: writing failed ({_reason(e)}); the "
+                    f"{self._n_committed} events committed before are kept: run the same job "
+                    "again to resume") from e
+            except BaseException:
+                self._fail()
+                raise
+            self._pending_ids = []
+            self._n_committed = n + len(rows)
+
+    # Disk space and failure handling (the default "sec2" driver: one POSIX file descriptor).
+    def _reserve(self, nbytes: int) -> None:
+        fd = _fd(self._h5)
+        if fd is not None and hasattr(os, "posix_fallocate"):
+            os.posix_fallocate(fd, self._h5.id.get_filesize(), nbytes)
+
+    def _release_reserve(self) -> None:
+        """Give back what the commit did not use (HDF5 itself never trims a file it thinks is
+        already its size)."""
+        fd = _fd(self._h5)
+        if fd is not None:
+            os.ftruncate(fd, self._h5.id.get_filesize())
+
+    def _fail(self) -> None:
+        self._broken = True
+        _freeze(self._h5)
 
     def close(self) -> Path:
         """Write what is buffered, close, and move the file onto the target path."""
         if self._closed:
             return self.path
-        self.flush()
-        self._h5.close()
-        self._closed = True
-        os.replace(self.partial, self.path)
+        with deferred_signals():
+            try:
+                self.flush()
+            except BaseException:
+                self._close_h5()
+                raise
+            self._closed = True
+            self._h5.close()  # an error here must not let the .partial become the target
+            os.replace(self.partial, self.path)
         return self.path
 
     def abort(self) -> None:
-        """Close without renaming: the ``.partial`` stays for a later resume."""
+        """Close without renaming: the ``.partial`` stays for a later resume. Buffered events
+        are complete and are committed first, unless a commit already failed."""
         if self._closed:
             return
+        with deferred_signals():
+            try:
+                if not self._broken:
+                    self.flush()
+            finally:
+                self._close_h5()
+
+    def _close_h5(self) -> None:
         self._closed = True
-        try:
-            self.flush()  # buffered events are complete: keep them
-        finally:
-            self._h5.close()
+        _close_quietly(self._h5)
 
     def __enter__(self) -> "Larcv3Writer":
         return self

@@ -6,8 +6,8 @@ how many workers ran, in which order, or whether the job was interrupted and res
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +27,14 @@ class SimulationJob:
     generator: str
     seed: int = 0
     run: int = 1
+
+    def identity(self) -> dict:
+        """What makes two runs the same job: stored in the file, checked on resume. The event
+        format is larseg's version: a resume by another version could mix two simulators."""
+        from .. import __version__
+
+        return {"kind": "simulate", "detector": self.detector, "generator": self.generator,
+                "seed": self.seed, "run": self.run, "larseg_version": __version__}
 
     def rng(self, index: int) -> np.random.Generator:
         return np.random.default_rng(np.random.SeedSequence([self.seed, index]))
@@ -54,60 +62,157 @@ def _worker_init() -> None:
 
 
 def _simulate_prepared(args: tuple[SimulationJob, int]):
-    """Worker task: simulate one event and convert it to larcv3 products, so that the process
-    writing the file only appends arrays."""
+    """Simulate one event and convert it to larcv3 products (in a worker, so that the process
+    writing the file only appends arrays)."""
     from ..io import prepare_event, producers_for_detector
 
     job, index = args
     return prepare_event(simulate_event(job, index), producers_for_detector(job.detector))
 
 
-def iter_prepared(job: SimulationJob, indices: range, workers: int = 1) -> Iterator:
-    """Yield simulated events, as products ready to write, in index order."""
-    tasks = ((job, i) for i in indices)
-    if workers <= 1 or len(indices) <= 1:
-        yield from map(_simulate_prepared, tasks)
-        return
-    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
-    with ctx.Pool(workers, initializer=_worker_init) as pool:
-        yield from pool.imap(_simulate_prepared, tasks, chunksize=1)
+def iter_prepared(job: SimulationJob, indices: range, workers: int = 1, *,
+                  stop: object = None) -> Iterator:
+    """Yield simulated events, as products ready to write, in index order; ends early when
+    ``stop`` becomes truthy (see :func:`larseg.parallel.ordered_map`)."""
+    from ..parallel import ordered_map
+
+    return ordered_map(_simulate_prepared, [(job, i) for i in indices], workers, stop=stop,
+                       initializer=_worker_init,
+                       describe=lambda task: f"{task[0].detector}/{task[0].generator} event "
+                                             f"{task[1]} (seed {task[0].seed})")
 
 
 def default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
+# ------------------------------------------------------------------ first-run compilation
+def _kernel_digest() -> str:
+    """Hash of the sources of every numba kernel (simulation + product conversion)."""
+    import hashlib
+
+    import numba
+
+    root = Path(__file__).parents[1]
+    files = sorted((root / "sim").glob("*.py")) + [root / "io" / "convert.py"]
+    h = hashlib.sha1(numba.__version__.encode())
+    for f in files:
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _warm_stamp() -> Path:
+    return Path(__file__).parent / "__pycache__" / f"kernels_warm.{_kernel_digest()}"
+
+
+def kernels_ready() -> bool:
+    """Whether numba's on-disk cache holds this version's kernels (else the first event of a run
+    compiles them: about a minute on two cores)."""
+    try:
+        return _warm_stamp().exists()
+    except OSError:
+        return False
+
+
+def _mark_kernels_ready() -> None:
+    try:
+        stamp = _warm_stamp()
+        stamp.parent.mkdir(exist_ok=True)
+        for old in stamp.parent.glob("kernels_warm.*"):
+            old.unlink(missing_ok=True)
+        stamp.touch()
+    except OSError:  # read-only install: numba cannot cache either, nothing to remember
+        pass
+
+
+# ------------------------------------------------------------------ whole files
+@dataclass(frozen=True)
+class SimulationResult:
+    """What :func:`simulate_to_file` did."""
+
+    written: int          # events simulated by this call
+    total: int            # events in the file
+    seconds: float        # wall time of this call
+    startup_seconds: float  # of which: the first event, including kernel compilation or loading
+    recovered: int        # events already in the file (an interrupted run's, or an earlier job's)
+    resumed_partial: bool  # an interrupted run's .partial was continued
+
+    @property
+    def steady_rate(self) -> float:
+        """Events per second after the first event (kernel compilation excluded)."""
+        n, dt = self.written - 1, self.seconds - self.startup_seconds
+        return n / dt if n > 0 and dt > 0 else float("nan")
+
+
 def simulate_to_file(path: str | Path, job: SimulationJob, n_events: int, *, workers: int = 1,
                      overwrite: bool = False,
-                     on_event: Callable[[int], None] | None = None) -> tuple[int, int]:
+                     on_event: Callable[[int], None] | None = None,
+                     on_open: Callable[[int, bool], None] | None = None) -> SimulationResult:
     """Simulate ``n_events`` into a larcv3 file; resumes an interrupted job.
 
     Writing goes to ``<path>.partial`` and is renamed to ``path`` only when all events are in:
     an interrupted job leaves the partial file, and running the same job again continues from
-    the last complete event. ``on_event(n)`` is called with the number of events in the file: once
-    before the first new event, then after each. Returns (events written now, events in the file).
+    the last complete event. The job's settings are stored in the file, and a resume or extension
+    by a different job is refused (:class:`~larseg.errors.JobMismatchError`).
+
+    SIGINT/SIGTERM stop the job at the next event boundary: workers are stopped, complete events
+    are committed, and :class:`~larseg.errors.JobInterrupted` says how many the ``.partial``
+    keeps. ``on_open(events_in_file, resumed_partial)`` is called once the file is open;
+    ``on_event(n)`` with the number of events in the file, then after each new event.
     """
+    from ..errors import JobInterrupted
+    from ..interrupt import StopNow, graceful_stop
     from ..io import EventWriter, producers_for_detector
 
     path = Path(path)
+    t0 = time.perf_counter()
     if overwrite:
         for stale in (path, path.with_name(path.name + ".partial")):
-            if stale.exists():
+            if stale.is_file():
                 stale.unlink()
-    # Events are committed to the .partial file in batches: a killed job recomputes at most
-    # COMMIT_EVERY - 1 events when resumed, and the writer makes fewer, larger HDF5 calls.
-    with EventWriter(path, producers=producers_for_detector(job.detector), append=True,
-                     buffer_events=COMMIT_EVERY) as writer:
-        start = writer.n_events
-        if start > n_events:
-            raise ValueError(f"{path} already holds {start} events, more than the {n_events} asked")
-        written = 0
-        if on_event is not None:
-            on_event(start)  # events already in the file (recovered from an interrupted run)
-        for prepared in iter_prepared(job, range(start, n_events), workers=workers):
-            writer.write(prepared)
-            written += 1
+    startup = 0.0
+    with graceful_stop() as stop:
+        # Events are committed to the .partial file in batches: a killed job recomputes at most
+        # COMMIT_EVERY - 1 events when resumed, and the writer makes fewer, larger HDF5 calls.
+        with EventWriter(path, producers=producers_for_detector(job.detector), append=True,
+                         buffer_events=COMMIT_EVERY, identity=job.identity()) as writer:
+            start = recovered = writer.n_events
+            if start > n_events:
+                raise ValueError(f"{path} already holds {start} events, more than the "
+                                 f"{n_events} asked")
+            if on_open is not None:
+                on_open(start, writer.resumed_partial)
             if on_event is not None:
-                on_event(start + written)
-        total = writer.n_events
-    return written, total
+                on_event(start)
+            first = None
+            if start < n_events:
+                # The first event runs here, before any worker forks: it compiles (first run)
+                # or loads numba's kernels once, and the workers inherit them. Ctrl-C need not
+                # wait for it: nothing of it is in the writer yet.
+                try:
+                    with stop.interruptible():
+                        first = _simulate_prepared((job, start))
+                except StopNow:
+                    pass
+            if first is not None:
+                writer.write(first)
+                _mark_kernels_ready()
+                startup = time.perf_counter() - t0
+                start += 1
+                if on_event is not None:
+                    on_event(start)
+            for prepared in iter_prepared(job, range(start, n_events), workers=workers,
+                                          stop=stop):
+                writer.write(prepared)
+                if on_event is not None:
+                    on_event(writer.n_events)
+            if stop:
+                kept = writer.n_events
+                raise JobInterrupted(
+                    f"interrupted ({stop.name}): {kept} event{'s' if kept != 1 else ''} kept in "
+                    f"{writer.partial}; run the same command to resume",
+                    exit_code=stop.exit_code)
+            total = writer.n_events
+    return SimulationResult(written=total - recovered, total=total,
+                            seconds=time.perf_counter() - t0, startup_seconds=startup,
+                            recovered=recovered, resumed_partial=writer.resumed_partial)
