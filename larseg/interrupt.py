@@ -26,18 +26,12 @@ def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-class StopNow(BaseException):
-    """Raised by a stop signal inside :meth:`StopRequest.interruptible` (work with nothing to
-    save). A BaseException, like KeyboardInterrupt, so that ``except Exception`` lets it pass."""
-
-
 class StopRequest:
     """Set by the first SIGINT/SIGTERM of a :func:`graceful_stop` block; later ones are counted."""
 
     def __init__(self) -> None:
         self.signum: int | None = None
         self.count = 0
-        self._raise = False
 
     def __bool__(self) -> bool:
         return self.signum is not None
@@ -46,21 +40,6 @@ class StopRequest:
         if self.signum is None:
             self.signum = signum
         self.count += 1
-        if self._raise:
-            self._raise = False
-            raise StopNow(signum)
-
-    @contextmanager
-    def interruptible(self) -> Iterator[None]:
-        """Within the block a stop signal raises :class:`StopNow` at once: for long work that
-        holds nothing to commit (say, compiling kernels), so that Ctrl-C need not wait for it."""
-        if self:
-            raise StopNow(self.signum)
-        self._raise = True
-        try:
-            yield
-        finally:
-            self._raise = False
 
     @property
     def exit_code(self) -> int:

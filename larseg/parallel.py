@@ -58,14 +58,15 @@ def ordered_map(fn: Callable[[Any], Any], items: Sequence, workers: int = 1, *,
                 stop: object = None, initializer: Callable[[], None] | None = None,
                 lookahead: int | None = None, describe: Callable[[Any], str] = repr
                 ) -> Iterator[Any]:
-    """``map(fn, items)`` on ``workers`` processes, results in order.
+    """``map(fn, items)`` on ``workers`` processes, results in order (``workers=0``: in this
+    process, where a stop waits for the item in progress).
 
     Iteration ends early, with every worker stopped, as soon as ``stop`` is truthy (checked at
     least every 0.1 s). A task that raises, or a worker that dies, raises :class:`WorkerError`
     naming the task (``describe(item)``). ``fn`` need not be picklable (workers are forked);
     items and results are sent through pipes.
     """
-    if workers <= 1 or len(items) <= 1 or "fork" not in mp.get_all_start_methods():
+    if workers <= 0 or "fork" not in mp.get_all_start_methods():
         for item in items:
             if stop:
                 return

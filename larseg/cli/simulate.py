@@ -52,6 +52,9 @@ def simulate(
         if resumed:
             console.print(f"resuming an interrupted run: {n_in_file} events kept in "
                           f"{output}.partial", soft_wrap=True)
+        elif n_in_file >= n_events:
+            console.print(f"{output} already holds all {n_in_file} events of this job: "
+                          "nothing to do (--overwrite to start afresh)", soft_wrap=True)
         elif n_in_file:
             console.print(f"{output} holds {n_in_file} events of this job: adding up to "
                           f"{n_events} (--overwrite to start afresh)", soft_wrap=True)

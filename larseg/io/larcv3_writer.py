@@ -62,6 +62,41 @@ def _reason(e: OSError) -> str:
     return str(e).splitlines()[0] if str(e) else type(e).__name__
 
 
+def check_identity(path: Path, identity: Mapping[str, object]) -> int:
+    """Refuse a file made by another job, or by no larseg job; returns its complete events."""
+    try:
+        with h5py.File(path, "r") as h5:
+            raw = h5.attrs.get(IDENTITY_ATTR)
+            ev = h5.get(f"{S.EVENTS_GROUP}/{S.EVENT_ID_DATASET}")
+            n = int(ev.shape[0]) if isinstance(ev, h5py.Dataset) else 0
+    except OSError as e:
+        raise FileFormatError(f"file {path} cannot be opened ({e}); start afresh "
+                              "(--overwrite) or remove it") from None
+    if raw is None:
+        raise JobMismatchError(f"file {path} was not written by a larseg job of this kind "
+                               "(it has no job record): refusing to add events to it "
+                               "(--overwrite replaces it)")
+    stored = json.loads(raw)
+    for key in sorted(set(stored) | set(identity)):
+        if stored.get(key) != identity.get(key):
+            raise JobMismatchError(
+                f"file {path} holds events of another job: {key} is "
+                f"{stored.get(key)!r} there, {identity.get(key)!r} here; run the same "
+                "job to resume it, or --overwrite to start afresh")
+    return n
+
+
+def finished_job_events(path: str | Path, identity: Mapping[str, object]) -> int | None:
+    """Events in a finished file of this job (no .partial beside it), else None."""
+    path = Path(path)
+    if partial_path(path).exists() or not path.is_file():
+        return None
+    if not h5py.is_hdf5(path):
+        raise FileFormatError(f"file {path} exists and is not an HDF5 file: refusing to append "
+                              "to it or replace it")
+    return check_identity(path, identity)
+
+
 def _fd(h5: h5py.File) -> int | None:
     try:
         return int(h5.id.get_vfd_handle())
@@ -223,7 +258,12 @@ class Larcv3Writer:
         kill at any moment leaves either no .partial or a valid one."""
         tmp = _tmp_path(self.partial)
         if copy_of is not None:
-            shutil.copyfile(copy_of, tmp)
+            try:
+                shutil.copyfile(copy_of, tmp)
+            except OSError as e:
+                tmp.unlink(missing_ok=True)
+                raise FileWriteError(f"file {self.partial}: cannot copy {copy_of} to append to "
+                                     f"it ({_reason(e)}); {copy_of} is unchanged") from e
             os.replace(tmp, self.partial)
             return self._open_existing()
         # Freed file space is never reused ("aggregate": no free-space manager). Partly filled
@@ -290,26 +330,8 @@ class Larcv3Writer:
         return h5
 
     def _check_identity_of(self, path: Path) -> None:
-        """Refuse a file made by another job (or by no larseg job) when an identity is given."""
-        if self.identity is None:
-            return
-        try:
-            with h5py.File(path, "r") as h5:
-                raw = h5.attrs.get(IDENTITY_ATTR)
-        except OSError as e:
-            raise FileFormatError(f"file {path} cannot be opened ({e}); start afresh "
-                                  "(--overwrite) or remove it") from None
-        if raw is None:
-            raise JobMismatchError(f"file {path} was not written by a larseg job of this kind "
-                                   "(it has no job record): refusing to add events to it "
-                                   "(--overwrite replaces it)")
-        stored = json.loads(raw)
-        for key in sorted(set(stored) | set(self.identity)):
-            if stored.get(key) != self.identity.get(key):
-                raise JobMismatchError(
-                    f"file {path} holds events of another job: {key} is "
-                    f"{stored.get(key)!r} there, {self.identity.get(key)!r} here; run the same "
-                    "job to resume it, or --overwrite to start afresh")
+        if self.identity is not None:
+            check_identity(path, self.identity)
 
     def _recover(self, h5: h5py.File) -> None:
         """Cut every product back to the events whose event_id row exists."""

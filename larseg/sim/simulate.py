@@ -160,9 +160,10 @@ def simulate_to_file(path: str | Path, job: SimulationJob, n_events: int, *, wor
     keeps. ``on_open(events_in_file, resumed_partial)`` is called once the file is open;
     ``on_event(n)`` with the number of events in the file, then after each new event.
     """
-    from ..errors import JobInterrupted
-    from ..interrupt import StopNow, graceful_stop
+    from ..errors import JobInterrupted, LarsegError
+    from ..interrupt import graceful_stop
     from ..io import EventWriter, producers_for_detector
+    from ..io.larcv3_writer import finished_job_events
 
     path = Path(path)
     t0 = time.perf_counter()
@@ -170,6 +171,17 @@ def simulate_to_file(path: str | Path, job: SimulationJob, n_events: int, *, wor
         for stale in (path, path.with_name(path.name + ".partial")):
             if stale.is_file():
                 stale.unlink()
+    done = finished_job_events(path, job.identity())
+    if done is not None and done >= n_events:  # nothing to do: the file is left untouched
+        if done > n_events:
+            raise LarsegError(f"file {path} already holds {done} events of this job, more than "
+                              f"the {n_events} asked")
+        if on_open is not None:
+            on_open(done, False)
+        if on_event is not None:
+            on_event(done)
+        return SimulationResult(written=0, total=done, seconds=time.perf_counter() - t0,
+                                startup_seconds=0.0, recovered=done, resumed_partial=False)
     startup = 0.0
     with graceful_stop() as stop:
         # Events are committed to the .partial file in batches: a killed job recomputes at most
@@ -178,32 +190,22 @@ def simulate_to_file(path: str | Path, job: SimulationJob, n_events: int, *, wor
                          buffer_events=COMMIT_EVERY, identity=job.identity()) as writer:
             start = recovered = writer.n_events
             if start > n_events:
-                raise ValueError(f"{path} already holds {start} events, more than the "
-                                 f"{n_events} asked")
+                raise LarsegError(f"file {writer.partial} already holds {start} events of this "
+                                  f"job, more than the {n_events} asked")
             if on_open is not None:
                 on_open(start, writer.resumed_partial)
             if on_event is not None:
                 on_event(start)
-            first = None
-            if start < n_events:
-                # The first event runs here, before any worker forks: it compiles (first run)
-                # or loads numba's kernels once, and the workers inherit them. Ctrl-C need not
-                # wait for it: nothing of it is in the writer yet.
-                try:
-                    with stop.interruptible():
-                        first = _simulate_prepared((job, start))
-                except StopNow:
-                    pass
-            if first is not None:
-                writer.write(first)
-                _mark_kernels_ready()
-                startup = time.perf_counter() - t0
-                start += 1
-                if on_event is not None:
-                    on_event(start)
+            # Every event is simulated in a worker process, even with one worker: the signal
+            # handler only sets a flag, and this process, waiting for results, sees it within
+            # 0.1 s and stops the workers, even in the minute a first run spends compiling.
             for prepared in iter_prepared(job, range(start, n_events), workers=workers,
                                           stop=stop):
                 writer.write(prepared)
+                if not startup:
+                    # the first event also loaded (or, once, compiled) the numba kernels
+                    startup = time.perf_counter() - t0
+                    _mark_kernels_ready()
                 if on_event is not None:
                     on_event(writer.n_events)
             if stop:
