@@ -183,6 +183,7 @@ def test_label_consistency(quiet):
     det = noiseless(UBOONE) if quiet else UBOONE
     planes = readout(deps, parts, det, np.random.default_rng(5))
     Event(1, 0, 0, det.meta(), planes, particles=parts).validate()
+    n_both = 0
     for img in planes:
         lab = img.instance >= 0
         assert lab.sum() > 100
@@ -207,13 +208,17 @@ def test_label_consistency(quiet):
         has_nu = dense_q[:, 1] >= 0.5
         has_cos = (dense_q[:, 0] >= 0.5) | (dense_q[:, 2] >= 0.5)
         both = lab & has_nu & has_cos
-        assert both.sum() > 0
+        # the proton crosses the muon: shared pixels on every plane, unless (with dead wires)
+        # the crossing falls on a dead one; at least one plane always keeps some
+        assert both.sum() > 0 or not quiet
+        n_both += int(both.sum())
         assert np.all(img.cosmic[both] == CosmicLabel.NEUTRINO)
-        assert np.any(img.instance[both] == 0)  # ... even where the muon dominates
+        assert not both.any() or np.any(img.instance[both] == 0)  # even where the muon dominates
         assert np.all(img.cosmic[lab & has_cos & ~has_nu] == CosmicLabel.COSMIC)
         # coords sorted row-major, unique
         flat = img.flat_index
         assert np.all(np.diff(flat) > 0)
+    assert n_both > 0
 
 
 def test_particle_charge_sums_to_true_signal():

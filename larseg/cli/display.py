@@ -17,7 +17,7 @@ from .common import existing_file
     "Fields: adc, cosmic (background/cosmic/neutrino), semantic (HIP/MIP/shower/delta/Michel), "
     "track_shower, instance."))
 def display(
-    file: Path = typer.Argument(..., help="larcv3 HDF5 file."),
+    file: Path = typer.Argument(..., help="larcv3 HDF5 file, or larcv1/larcv2 ROOT file (ADC)."),
     event: int = typer.Option(0, "--event", "-e", min=0, help="Entry number in the file."),
     output: Path = typer.Option(Path("displays"), "--output", "-o", help="Output directory."),
     fields: str = typer.Option("", "--fields",
@@ -26,10 +26,10 @@ def display(
                              help="'vertex' or 'row0:row1,col0:col1' to zoom (PNG)."),
     html: bool = typer.Option(True, "--html/--no-html", help="Also write the interactive HTML page."),
 ) -> None:
-    from ..io import EventFile
+    from ..io import open_events
     from ..viz import render_event_html, render_event_png
 
-    f = EventFile(existing_file(file))
+    f = open_events(existing_file(file))
     if event >= len(f):
         raise LarsegError(f"file {file} has {len(f)} events; --event {event} is out of range")
     ev = f[event]

@@ -108,6 +108,9 @@ class ReadoutModel:
     saturation_adc: float                     # processed-pixel value at which the ADC saturates
     storage_threshold_adc: float              # zero suppression of the written image
     time_resolution_px: tuple[float, ...]     # Gaussian σ of the deconvolved signal, in pixels
+    # Outside ROIs, noise shows where it exceeds this (ADC); None: NOISE_ROI_SIGMA × noise_adc,
+    # an ROI finder's threshold. SBND's files keep all noise above the 5 ADC zero suppression.
+    noise_floor_adc: tuple[float, ...] | None = None
 
     @property
     def pixel_us(self) -> float:

@@ -4,11 +4,13 @@
 - :mod:`larseg.io.larcv3`: ``Larcv3Reader`` (lazy, fork-safe, bulk block reads) and
   ``Larcv3Writer`` (atomic, resumable);
 - :mod:`larseg.io.events`: ``EventFile`` (``Sequence[Event]``), ``EventWriter``, ``write_events``;
-- :mod:`larseg.io.producers`: which producer holds which part of an Event (presets per detector).
+- :mod:`larseg.io.producers`: which producer holds which part of an Event (presets per detector);
+- :mod:`larseg.io.root`: larcv1/larcv2 ROOT image2d files (MicroBooNE's formats) via uproot;
+  ``open_events`` opens either kind.
 """
 
-from .events import (EventFile, EventWriter, PreparedEvent, event_products, prepare_event,
-                     write_events)
+from .events import (EventFile, EventWriter, PreparedEvent, event_products, open_events,
+                     prepare_event, write_events)
 from .larcv3 import Larcv3Reader, Larcv3Writer, open_h5
 from .larcv3_writer import partial_path
 from .producers import (MICROBOONE, PRESETS, SBND, ProducerNames, producers_for_detector,
@@ -16,7 +18,7 @@ from .producers import (MICROBOONE, PRESETS, SBND, ProducerNames, producers_for_
 from .products import Cluster2D, Image2D, ImageMeta2D, ProductInfo, Sparse2D
 
 __all__ = [
-    "EventFile", "EventWriter", "write_events", "event_products", "PreparedEvent", "prepare_event",
+    "EventFile", "open_events", "EventWriter", "write_events", "event_products", "PreparedEvent", "prepare_event",
     "Larcv3Reader", "Larcv3Writer", "open_h5", "partial_path",
     "ProducerNames", "MICROBOONE", "SBND", "PRESETS", "producers_for_detector",
     "resolve_producers", "Sparse2D", "Cluster2D", "Image2D", "ImageMeta2D", "ProductInfo",

@@ -226,6 +226,19 @@ class EventFile(Sequence):
         return []
 
 
+def open_events(path: str | Path, **kwargs) -> Sequence[Event]:
+    """The events of a larcv3 HDF5 file (:class:`EventFile`) or of a larcv1/larcv2 ROOT file
+    (:class:`larseg.io.root.RootImageFile`, ADC images only), chosen by the file's signature."""
+    from .root import RootImageFile, is_root_file
+
+    if is_root_file(path):
+        root_kw = {k: v for k, v in kwargs.items() if k in ("producer", "time_reversed")}
+        return RootImageFile(path, **root_kw)
+    kwargs.pop("time_reversed", None)
+    kwargs.pop("producer", None)
+    return EventFile(path, **kwargs)
+
+
 # ------------------------------------------------------------------------------- writing
 def event_products(event: Event, names: ProducerNames) -> tuple[dict, dict, dict, int]:
     """(sparse2d, cluster2d, particle) products of an event, and its instance mismatches."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import LarsegError
+from ..errors import FileFormatError, LarsegError
 from ..labels import COSMIC_NAMES, SEMANTIC_NAMES
 from .events import EventFile
 from .larcv3 import Larcv3Reader
@@ -15,7 +15,11 @@ from .larcv3 import Larcv3Reader
 
 def summarise_file(path: str | Path, max_events: int = 200) -> dict:
     """A JSON-able summary; ``max_events`` events are scanned for pixel statistics."""
+    from .root import RootImageFile, is_root_file
+
     path = Path(path)
+    if is_root_file(path):
+        return _summarise_root(RootImageFile(path), max_events)
     reader = Larcv3Reader(path)
     out: dict = {"file": str(path), "n_events": reader.n_events, "detector": "unknown",
                  "products": [{"type": p.type, "producer": p.producer, "n_planes": p.n_planes}
@@ -38,24 +42,62 @@ def summarise_file(path: str | Path, max_events: int = 200) -> dict:
         for block in ef.iter_blocks(stop=min(len(ef), max_events)):
             for ev in block:
                 out["detector"] = ev.detector.name
-                n += 1
-                for img in ev.planes:
-                    s = stats.setdefault(img.plane, {"meta": img.meta, "pixels": 0,
-                                                     "cosmic": np.zeros(len(COSMIC_NAMES)),
-                                                     "semantic": np.zeros(len(SEMANTIC_NAMES) + 1),
-                                                     "has": set()})
-                    s["pixels"] += len(img)
-                    if img.cosmic is not None:
-                        s["has"].add("cosmic")
-                        s["cosmic"] += np.bincount(img.cosmic, minlength=len(COSMIC_NAMES))
-                    if img.semantic is not None:
-                        s["has"].add("semantic")
-                        s["semantic"] += np.bincount(img.semantic.astype(np.int64) + 1,
-                                                     minlength=len(SEMANTIC_NAMES) + 1)
+            n += _scan(block, stats)
     out["warnings"] += sorted({str(w.message) for w in caught})[:20]
     if max_events and ef.skipped:
         out["warnings"].append(f"{ef.skipped} unreadable event(s) skipped")
     ef.close()
+    return _finish(out, stats, n)
+
+
+def _scan(events, stats: dict) -> int:
+    n = 0
+    for ev in events:
+        n += 1
+        for img in ev.planes:
+            s = stats.setdefault(img.plane, {"meta": img.meta, "pixels": 0,
+                                             "cosmic": np.zeros(len(COSMIC_NAMES)),
+                                             "semantic": np.zeros(len(SEMANTIC_NAMES) + 1),
+                                             "has": set()})
+            s["pixels"] += len(img)
+            if img.cosmic is not None:
+                s["has"].add("cosmic")
+                s["cosmic"] += np.bincount(img.cosmic, minlength=len(COSMIC_NAMES))
+            if img.semantic is not None:
+                s["has"].add("semantic")
+                s["semantic"] += np.bincount(img.semantic.astype(np.int64) + 1,
+                                             minlength=len(SEMANTIC_NAMES) + 1)
+    return n
+
+
+def _summarise_root(f, max_events: int) -> dict:
+    out: dict = {"file": str(f.path), "n_events": len(f), "detector": "unknown",
+                 "format": f.layout, "producers": {"adc": f.producer},
+                 "products": [{"type": "image2d", "producer": p, "n_planes": 0}
+                              for p in f.products],
+                 "planes": [], "events_scanned": 0, "warnings": []}
+    stats: dict[int, dict] = {}
+    events, empty = [], 0
+    for i in range(min(len(f), max_events)):
+        try:
+            events.append(f[i])
+        except FileFormatError:  # an entry without images
+            empty += 1
+    if empty:
+        out["warnings"].append(f"{empty} of {min(len(f), max_events)} scanned entries hold no "
+                               f"'{f.producer}' images")
+    if events:
+        out["detector"] = events[0].detector.name
+        for p in out["products"]:
+            if p["producer"] == f.producer:
+                p["n_planes"] = len(events[0].planes)
+    n = _scan(events, stats)
+    out["warnings"].append("larcv ROOT file: ADC images only (labels and other products are "
+                           "not read)")
+    return _finish(out, stats, n)
+
+
+def _finish(out: dict, stats: dict, n: int) -> dict:
     out["events_scanned"] = n
     for plane, s in sorted(stats.items()):
         m = s["meta"]

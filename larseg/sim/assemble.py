@@ -67,7 +67,7 @@ _LABEL_MASK = (1 << _LABEL_BITS) - 1
 @njit(cache=True)
 def _assemble(n_acc, pix, total, value, in_roi, noise_pix, noise_val, n_trip, t_pix, t_part, t_q,
               semantic_of_particle, is_neutrino, n_rows, n_cols, storage_threshold, saturation,
-              label_threshold, origin_threshold, best, best_q, flags, m_of_k, key, val, src,
+              label_threshold, origin_threshold, best, best_q, nu_q, cos_q, m_of_k, key, val, src,
               key2, val2, src2, count, pos_m, coords, values, cosmic, semantic, instance,
               pc_pix, pc_part, pc_q):
     """Kernel of :func:`assemble_plane`; every array is a preallocated buffer. Returns
@@ -76,7 +76,8 @@ def _assemble(n_acc, pix, total, value, in_roi, noise_pix, noise_val, n_trip, t_
     for k in range(n_acc):
         best[k] = -1
         best_q[k] = 0.0
-        flags[k] = 0
+        nu_q[k] = 0.0
+        cos_q[k] = 0.0
     for j in range(n_trip):
         k = t_pix[j]
         q = t_q[j]
@@ -84,8 +85,10 @@ def _assemble(n_acc, pix, total, value, in_roi, noise_pix, noise_val, n_trip, t_
         if q > best_q[k]:
             best_q[k] = q
             best[k] = p
-        if q >= origin_threshold:
-            flags[k] |= 2 if is_neutrino[p] else 1
+        if is_neutrino[p]:
+            nu_q[k] += q
+        else:
+            cos_q[k] += q
     # written pixels, in compact order, with their labels (sequential reads)
     m = 0
     for k in range(n_acc):
@@ -97,10 +100,9 @@ def _assemble(n_acc, pix, total, value, in_roi, noise_pix, noise_val, n_trip, t_
         cos = _BACKGROUND
         if total[k] >= label_threshold:
             lab = best[k]
-            fl = flags[k]
-            if fl & 2:
+            if nu_q[k] >= origin_threshold:
                 cos = _NEUTRINO
-            elif fl & 1:
+            elif cos_q[k] >= origin_threshold:
                 cos = _COSMIC
             else:
                 cos = _NEUTRINO if is_neutrino[lab] else _COSMIC
@@ -189,8 +191,9 @@ def assemble_plane(ws, n_acc: int, n_trip: int, noise_pix: np.ndarray, noise_val
     if it is in an ROI and its value ≥ ``storage_threshold``; a noise-only pixel if its value is.
     Values are capped at ``saturation``. A written pixel with true charge ≥ ``label_threshold``
     is labelled: instance = the particle with most charge, semantic = its class, cosmic =
-    NEUTRINO if a neutrino-origin particle put ≥ ``origin_threshold`` there, else COSMIC if a
-    cosmic did, else the main particle's origin; its triplets become the particle charge.
+    NEUTRINO if neutrino-origin particles put ≥ ``origin_threshold`` there (summed over them),
+    else COSMIC if cosmics did, else the main particle's origin; its triplets become the
+    particle charge.
     Returns fresh arrays (coords, values, cosmic, semantic, instance, pc_pixel, pc_particle,
     pc_charge).
     """
@@ -200,7 +203,8 @@ def assemble_plane(ws, n_acc: int, n_trip: int, noise_pix: np.ndarray, noise_val
     g = ws.get
     bufs = dict(
         best=g("a_best", n_acc, np.int64), best_q=g("a_best_q", n_acc, np.float64),
-        flags=g("a_flags", n_acc, np.int8), m_of_k=g("a_m_of_k", n_acc, np.int64),
+        nu_q=g("a_nu_q", n_acc, np.float64), cos_q=g("a_cos_q", n_acc, np.float64),
+        m_of_k=g("a_m_of_k", n_acc, np.int64),
         key=g("a_key", m_max, np.int64), val=g("a_val", m_max, np.float32),
         src=g("a_src", m_max, np.int64), key2=g("a_key2", m_max, np.int64),
         val2=g("a_val2", m_max, np.float32), src2=g("a_src2", m_max, np.int64),

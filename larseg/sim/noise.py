@@ -15,9 +15,9 @@ Model (all cheap: nothing dense is drawn per event except one coherent value per
   ``NOISY_WIRE_FACTOR`` on noisy wires), coherent ~ N(0, ``coherent_noise_adc``) shared by
   ``coherent_group_size`` adjacent wires in a row;
 - outside ROIs: Binomial(live pixels outside ROIs, ``noise_occupancy``) noise pixels, placed where
-  σ_wire·z + coherent exceeds the ROI threshold T = ``NOISE_ROI_SIGMA``·noise_adc (so noisy wires
-  and rows of positive coherent noise hold more of them), with the value of that excursion
-  (a Gaussian tail above T).
+  σ_wire·z + coherent exceeds the threshold T = ``noise_floor_adc`` (default: the ROI finder's
+  ``NOISE_ROI_SIGMA``·noise_adc), so noisy wires and rows of positive coherent noise hold more
+  of them, with the value of that excursion (a Gaussian tail above T).
 """
 
 from __future__ import annotations
@@ -252,13 +252,21 @@ def _noise_layout(detector: Detector, plane: int):
             np.diff(ptr_norm).astype(np.float64), np.diff(ptr_noisy).astype(np.float64))
 
 
+def noise_floor(detector: Detector, plane: int) -> float:
+    """Value above which noise excursions show outside ROIs (ADC)."""
+    ro = detector.readout
+    if ro.noise_floor_adc is not None:
+        return float(ro.noise_floor_adc[plane])
+    return NOISE_ROI_SIGMA * ro.noise_adc[plane]
+
+
 def noise_only_pixels(n_live_outside: int, detector: Detector, plane: int, coh: np.ndarray,
                       row_tpc: np.ndarray, dense_map: np.ndarray, start_index: int,
                       rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Noise excursions outside ROIs: Binomial(``n_live_outside``, ``noise_occupancy``) pixels.
 
     A pixel (r, c) of wire group g is drawn with probability ∝ P(σ_c z + coh(r, g) > T), T =
-    ``NOISE_ROI_SIGMA`` × ``noise_adc``: exactly, by drawing a (row, group) cell with weight
+    :func:`noise_floor`: exactly, by drawing a (row, group) cell with weight
     n_normal(g) Q((T - coh)/σ) + n_noisy(g) Q((T - coh)/σ_noisy), then a normal or noisy wire
     of the group in proportion, then the wire uniformly (pixels already in the image are drawn
     again). Its value is the excursion, coh + σ_c z with z drawn above (T - coh) / σ_c.
@@ -274,7 +282,7 @@ def noise_only_pixels(n_live_outside: int, detector: Detector, plane: int, coh: 
         return empty
     status = channel_status(detector, plane)
     ptr_norm, cols_norm, ptr_noisy, cols_noisy, n_norm, n_noisy = _noise_layout(detector, plane)
-    threshold = NOISE_ROI_SIGMA * base_sigma
+    threshold = noise_floor(detector, plane)
     q_norm = 1.0 - normal_cdf(((threshold - coh) / base_sigma).ravel(), CDF_TABLE)
     q_noisy = 1.0 - normal_cdf(((threshold - coh) / (base_sigma * NOISY_WIRE_FACTOR)).ravel(),
                                CDF_TABLE)

@@ -19,9 +19,9 @@ suppression, row-major sorting and labels (:mod:`larseg.sim.assemble`).
 Truth: the true (noise-free processed) charge per (pixel, particle) is kept. A pixel is labelled
 when its true charge is ≥ ``LABEL_THRESHOLD_ADC`` and it is in the written image (value ≥
 ``storage_threshold_adc``): ``instance`` = the particle with most charge, ``semantic`` = its
-class, ``cosmic`` = NEUTRINO if a neutrino/bomb particle put ≥ ``ORIGIN_THRESHOLD_ADC`` there
-(neutrino precedence, SBND paper section 5), else COSMIC if a cosmic did, else the origin of the
-main particle. ``particle_charge`` lists every particle's charge in the labelled pixels (so it
+class, ``cosmic`` = NEUTRINO if neutrino/bomb particles put ≥ ``ORIGIN_THRESHOLD_ADC`` there
+(summed; neutrino precedence, SBND paper section 5), else COSMIC if cosmics did, else the origin
+of the main particle. ``particle_charge`` lists every particle's charge in the labelled pixels (so it
 sums, per pixel, to the true charge). Unlabelled pixels (noise, sub-threshold tails) have cosmic
 BACKGROUND, semantic and instance -1.
 

@@ -59,6 +59,14 @@ def _sbnd_counts(events) -> np.ndarray:
     return np.asarray(rows, dtype=float)
 
 
+#: The SBND paper quotes averages without a spread; the spread of its public file (cosmic voxels
+#: per plane 1.8–10 k over 5 events, a factor ~2.3 either side of their geometric middle) sets
+#: the band: a factor 1.5 either side of the paper's average.
+SBND_PAPER_BAND = 1.5
+#: Note 1091's "~0.5 %": read as 0.5 ± 0.2 %.
+BOMB_MASK_BAND = (0.3, 0.7)
+
+
 def check_sbnd_occupancy(out: Path, seed: int, n: int = 20) -> Check:
     """SBND paper section 7: ~11,000 active pixels per plane at 1024 × 640, ~2,300 cosmic,
     ~250 neutrino."""
@@ -78,11 +86,14 @@ def check_sbnd_occupancy(out: Path, seed: int, n: int = 20) -> Check:
     plt.close(fig)
     avg = mean.mean(axis=0)
     ratio = avg / np.array([11000, 2300, 250])
-    ok = bool(np.all((ratio > 1 / 3) & (ratio < 3)))
+    ok = bool(np.all((ratio > 1 / SBND_PAPER_BAND) & (ratio < SBND_PAPER_BAND)))
     return Check("SBND pixels per plane at 1024 × 640 (active / cosmic / neutrino)",
                  " / ".join(f"{v:,.0f}" for v in avg), "≈ 11,000 / 2,300 / 250",
                  "SBND paper, section 7 (Fig. 7)", ok, "sbnd_occupancy.png",
-                 notes=["pass band: within a factor 3 of the paper for each class (planes averaged)"])
+                 notes=[f"pass band: within a factor {SBND_PAPER_BAND} of the paper for each "
+                        "class (planes averaged): the spread of CosmicTagger's public file, "
+                        "whose cosmic voxels per plane range over a factor ~2 about their middle "
+                        "(1.8–10 k)"])
 
 
 def check_sparsessnet_occupancy(seed: int, n: int = 20) -> Check:
@@ -95,10 +106,11 @@ def check_sparsessnet_occupancy(seed: int, n: int = 20) -> Check:
             keep = (img.values >= 10) & (img.values <= 300)
             fractions.append(keep.sum() / img.meta.n_pixels)
     f = float(np.mean(fractions))
+    lo, hi = BOMB_MASK_BAND
     return Check("MicroBooNE particle bomb: fraction of pixels kept by the 10–300 ADC mask",
                  f"{100 * f:.2f} %", "≈ 0.5 %", "MicroBooNE note 1091, section 2",
-                 0.5 / 3 < 100 * f < 0.5 * 3, None,
-                 notes=["pass band: within a factor 3"])
+                 lo < 100 * f < hi, None,
+                 notes=[f"pass band: {lo}–{hi} % (the note's '~0.5 %')"])
 
 
 def check_labels(seed: int, n: int = 10) -> Check:

@@ -10,10 +10,30 @@ import numpy as np
 
 from .checks import Check
 
+#: Checks that fail today for a reason understood but not yet fixed (larseg issue 9). The page
+#: shows them as FAIL with the reason; ``validate-physics`` exits non-zero only for others.
+_SBND_COSMICS = ("SBND cosmic activity ~1.5-2x the references: muon flux (PDG, 12.5 muons per "
+                 "2.56 ms of possible arrival times) and the e± admixture (3 % of the voxels) "
+                 "are ruled out; open: the references' cosmic time window, pixels per muon")
+KNOWN_GAPS: dict[str, str] = {
+    "sbnd U cosmic voxels": _SBND_COSMICS,
+    "sbnd V cosmic voxels": _SBND_COSMICS,
+    "sbnd Y cosmic voxels": _SBND_COSMICS,
+    "SBND pixels per plane at 1024 × 640 (active / cosmic / neutrino)": _SBND_COSMICS,
+    "MicroBooNE particle bomb: fraction of pixels kept by the 10–300 ADC mask":
+        "particle-bomb images hold half the note's masked pixels (5-10 cosmic muons per image)",
+    "microboone V maximum ADC":
+        "the data event's brightest V pixel (567) exceeds larseg's 95th percentile (≈ 530)",
+}
+
+
+def unexpected_failures(checks: list[Check]) -> list[Check]:
+    return [c for c in checks if not c.passed and c.name not in KNOWN_GAPS]
+
 
 def run_all(out_dir: Path, *, seed: int = 12345, quick: bool = False,
             on_check: Callable[[Check], None] | None = None) -> list[Check]:
-    from . import events, showers, tracks
+    from . import events, reference_files, showers, tracks
 
     fig_dir = out_dir / "physics"
     fig_dir.mkdir(parents=True, exist_ok=True)
@@ -30,6 +50,7 @@ def run_all(out_dir: Path, *, seed: int = 12345, quick: bool = False,
         lambda: events.check_sbnd_occupancy(fig_dir, seed, n=max(20 // scale, 4)),
         lambda: events.check_sparsessnet_occupancy(seed, n=max(20 // scale, 4)),
         lambda: events.check_labels(seed, n=max(10 // scale, 2)),
+        lambda: reference_files.check_reference_files(fig_dir, seed, n=10 if quick else 30),
     ]
     results: list[Check] = []
     for step in steps:
@@ -54,9 +75,15 @@ def write_markdown(path: Path, checks: list[Check], *, seed: int, quick: bool) -
         "|---|---|---|---|---|",
     ]
     for c in checks:
-        mark = "pass" if c.passed else "**FAIL**"
+        mark = "pass" if c.passed else ("**FAIL** (known gap)" if c.name in KNOWN_GAPS
+                                         else "**FAIL**")
         lines.append(f"| {c.name} | {c.measured} | {c.reference} | {c.source} | {mark} |")
     lines.append("")
+    gaps = [c for c in checks if not c.passed and c.name in KNOWN_GAPS]
+    if gaps:
+        lines += ["Known gaps (failing, understood, not yet fixed):", ""]
+        lines += [f"- {c.name}: {KNOWN_GAPS[c.name]}" for c in gaps]
+        lines.append("")
     seen = set()
     for c in checks:
         if c.notes:
@@ -90,6 +117,15 @@ CAPTIONS = {
                   "Michel spectrum.",
     "cosmic_multiplicity.png": "Cosmic muons crossing the active volume per readout window "
                                "(MicroBooNE 5.36 ms, SBND 2.56 ms of possible arrival times).",
+    "reference_sbnd.png": "larseg's SBND cosmics+neutrino events against the statistics of "
+                          "CosmicTagger's public SBND file (per plane and event, voxels ≥ 5 ADC): "
+                          "grey the file's range over its 5 events, dot larseg's median (counts) "
+                          "or mean (ADC), blue the range of larseg's events.",
+    "reference_microboone.png": "larseg's MicroBooNE cosmic windows against MicroBooNE's public "
+                                "processed data image (pixels > 10 ADC). For counts and maxima "
+                                "(diamonds) the data event must lie in larseg's 5–95 % range "
+                                "(grey); for medians and 90th percentiles larseg's mean (dot) "
+                                "must lie within ±12 / ±15 % of the data (grey).",
     "sbnd_occupancy.png": "Pixels per plane of SBND cosmics+neutrino events downsampled to 1024 × "
                           "640 (max pooling of ADC and labels), against the SBND paper's averages "
                           "(dotted).",
