@@ -78,6 +78,6 @@ def main() -> None:
 
 def register_all() -> typer.Typer:
     """The app with every verb registered (imported here so `import larseg.cli` stays light)."""
-    from . import bench, demo, display, info, networks, simulate, validate  # noqa: F401
+    from . import bench, compare, demo, display, info, networks, simulate, validate  # noqa: F401
 
     return app
