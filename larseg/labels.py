@@ -144,3 +144,21 @@ def instance_class_for(origin: Origin, ancestor_pdg: int) -> InstanceClass:
     if a == 2112:
         return InstanceClass.NEUTRON
     return InstanceClass.OTHER
+
+
+#: Names of the LArSoft ``simb::int_type_`` interaction codes the generators use
+#: (nusimdata/SimulationBase/MCNeutrino.h).
+INTERACTION_MODE_NAMES: dict[int, str] = {
+    10: "MEC (2p2h)",
+    1001: "CC QE", 1002: "NC QE",
+    1003: "CC RES ν p → ℓ⁻ p π⁺", 1004: "CC RES ν n → ℓ⁻ p π⁰", 1005: "CC RES ν n → ℓ⁻ n π⁺",
+    1006: "NC RES ν p → ν p π⁰", 1007: "NC RES ν p → ν n π⁺", 1008: "NC RES ν n → ν n π⁰",
+    1009: "NC RES ν n → ν p π⁻",
+    1091: "CC DIS", 1092: "NC DIS",
+}
+
+
+def interaction_mode_name(mode: int) -> str:
+    """``'CC QE (1001)'``-style name of a LArSoft interaction code."""
+    name = INTERACTION_MODE_NAMES.get(int(mode))
+    return f"{name} ({mode})" if name else f"mode {mode}"

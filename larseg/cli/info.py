@@ -50,5 +50,9 @@ def info(
             t.add_row(f"{label} fraction",
                       *(f"{100 * p['label_fractions'].get(label, 0.0):.2f} %" for p in planes))
         out.print(t)
+    modes = summary.get("interaction_modes")
+    if modes:
+        out.print("neutrino interactions: " + ", ".join(f"{k} × {v}" for k, v in modes.items()),
+                  soft_wrap=True)
     for w in summary.get("warnings", []):
         out.print(f"[yellow]warning:[/] {w}")

@@ -49,7 +49,7 @@ def microboone() -> Detector:
         # of pixels > 10 ADC = 36.6 / 31.8 / 40.1 on U / V / Y (90th percentiles 83 / 80 / 86).
         # A MIP crossing a Y wire (≈ 17 k electrons after recombination at 273 V/cm) then
         # gives ≈ 80 ADC summed over its rows, inside SparseSSNet's 10–300 ADC window.
-        adc_per_electron=(1.5 / 280.0, 1.35 / 280.0, 1.15 / 250.0),
+        adc_per_electron=(1.5 / 280.0, 1.35 / 280.0, 1.08 / 250.0),
         noise_adc=(3.0, 3.0, 2.0),               # "a few ADC" residual noise after filtering
         coherent_noise_adc=(1.0, 1.0, 0.7),
         coherent_group_size=48,                  # JINST 12 P08003: 48-channel coherent groups

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FileFormatError, LarsegError
-from ..labels import COSMIC_NAMES, SEMANTIC_NAMES
+from ..labels import COSMIC_NAMES, SEMANTIC_NAMES, interaction_mode_name
 from .events import EventFile
 from .larcv3 import Larcv3Reader
 
@@ -39,10 +39,16 @@ def summarise_file(path: str | Path, max_events: int = 200) -> dict:
     n = 0
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        modes: dict[str, int] = {}
         for block in ef.iter_blocks(stop=min(len(ef), max_events)):
             for ev in block:
                 out["detector"] = ev.detector.name
+                for it in ev.interactions:
+                    if it.nu_pdg:  # 0: a particle-bomb vertex
+                        name = interaction_mode_name(it.mode)
+                        modes[name] = modes.get(name, 0) + 1
             n += _scan(block, stats)
+        out["interaction_modes"] = dict(sorted(modes.items(), key=lambda kv: -kv[1]))
     out["warnings"] += sorted({str(w.message) for w in caught})[:20]
     if max_events and ef.skipped:
         out["warnings"].append(f"{ef.skipped} unreadable event(s) skipped")

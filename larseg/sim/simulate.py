@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +38,10 @@ class SimulationJob:
                 "seed": self.seed, "run": self.run, "larseg_version": __version__}
 
     def rng(self, index: int) -> np.random.Generator:
-        return np.random.default_rng(np.random.SeedSequence([self.seed, index]))
+        """Event ``index``'s stream. The detector is part of the seed: SBND and MicroBooNE must
+        not draw the same interactions for the same seed."""
+        return np.random.default_rng(np.random.SeedSequence(
+            [self.seed, index, zlib.crc32(self.detector.encode())]))
 
 
 def simulate_event(job: SimulationJob, index: int) -> Event:

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import LarsegError
 from ..event import Event, PlaneImage
-from ..labels import CosmicLabel, Origin, semantic_to_track_shower
+from ..labels import CosmicLabel, Origin, interaction_mode_name, semantic_to_track_shower
 from .colors import LABEL_FIELDS, LabelScheme, scheme_for
 
 #: (row0, row1, col0, col1), half-open, in image pixels (rows = time, columns = wires).
@@ -339,7 +339,7 @@ def interaction_summary(event: Event) -> str:
                          f"{it.vertex[2]:.0f}) cm")
             continue
         nu = _NU_NAMES.get(it.nu_pdg, f"ν({it.nu_pdg})")
-        parts.append(f"{nu} {'CC' if it.is_cc else 'NC'} (mode {it.mode}), "
+        parts.append(f"{nu} {'CC' if it.is_cc else 'NC'}, {interaction_mode_name(it.mode)}, "
                      f"Eν = {it.energy / 1000.0:.2f} GeV")
     if len(event.interactions) > 3:
         parts.append(f"+{len(event.interactions) - 3} more")
