@@ -54,7 +54,7 @@ def sbnd() -> Detector:
         # median ADC of cosmic-labelled voxels: ≈ 41–43 on U and V, ≈ 51 on Y, together with the
         # deconvolved pulse width (time_resolution_px) fitted to the cosmic voxel counts and
         # the 90th percentiles (a wider pulse makes more, fainter voxels per track).
-        adc_per_electron=(1.66 / 280.0, 1.66 / 280.0, 1.5 / 250.0),
+        adc_per_electron=(1.66 / 280.0, 1.66 / 280.0, 1.45 / 250.0),
         # Residual noise: the file's background voxels (13–15 k per induction plane, median
         # ≈ 5.5 ADC; 0.5–2.4 k on Y) are the tail above the 5 ADC zero suppression of Gaussian
         # noise present everywhere, σ ≈ 1.95 ADC on U/V (Q(5/1.95) ≈ 0.5 % of the pixels) and
