@@ -46,6 +46,14 @@ def _dense_to_sparse(images: list[Image2D]) -> list[Sparse2D]:
     return out
 
 
+def entry_index(index, n: int, path: Path) -> int:
+    """``index`` (negative counts from the end) as an entry of a file of ``n`` events."""
+    i = int(index) + n if int(index) < 0 else int(index)
+    if not 0 <= i < n:
+        raise IndexError(f"file {path}: entry {index} out of range ({n} events)")
+    return i
+
+
 class _Block:
     """Raw products of entries [start, stop), turned into Events one at a time."""
 
@@ -175,9 +183,7 @@ class EventFile(Sequence):
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
         n = len(self)
-        i = int(index) + n if int(index) < 0 else int(index)
-        if not 0 <= i < n:
-            raise IndexError(f"file {self.path}: entry {index} out of range ({n} events)")
+        i = entry_index(index, n, self.path)
         b = self._cached
         if b is None or not b.start <= i < b.stop:
             stop = min(n, i + self.block_size) if i == self._last + 1 else i + 1

@@ -28,6 +28,7 @@ import numpy as np
 from ..detectors import get_detector, guess_detector_name
 from ..errors import FileFormatError, ProductNotFoundError
 from ..event import DetectorMeta, Event, PlaneImage, PlaneMeta
+from .events import entry_index
 
 #: ADC producers tried, in order, when none is named (MicroBooNE's DL files call it "wire").
 DEFAULT_PRODUCERS = ("wire", "data", "adc")
@@ -156,9 +157,7 @@ class RootImageFile(Sequence):
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
         n = len(self)
-        i = int(index) + n if int(index) < 0 else int(index)
-        if not 0 <= i < n:
-            raise IndexError(f"file {self.path}: entry {index} out of range ({n} events)")
+        i = entry_index(index, n, self.path)
         if self._block is None or not self._block[0] <= i < self._block[1]:
             b = min(n, i + self.block_size)
             self._block = (i, b, self._arrays(i, b))
