@@ -33,6 +33,12 @@ def simulate(
                                 help="Processes (0: one per core)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start afresh instead of resuming."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    ray: str = typer.Option("", "--ray", metavar="ADDRESS",
+                            help="Shard the job over a Ray cluster at ADDRESS ('local': a local "
+                                 "instance with --workers CPUs): -o is then a directory of "
+                                 "shard files plus manifest.json (pip install 'larseg[ray]')."),
+    shard_size: int = typer.Option(100, "--shard-size", min=1,
+                                   help="Events per shard with --ray."),
 ) -> None:
     from ..detectors import get_detector
     from ..errors import LarsegError
@@ -41,10 +47,18 @@ def simulate(
 
     get_detector(detector)          # fail early, with the list of valid names
     get_generator(generator)
-    if output.is_dir():
+    if output.is_dir() and not ray:
         raise LarsegError(f"{output} is a directory; give -o a file name, e.g. {output / 'events.h5'}")
     job = SimulationJob(detector=detector, generator=generator, seed=seed)
     workers = workers or default_workers()
+    if ray:
+        from ..sim.sharding import simulate_sharded
+
+        manifest = simulate_sharded(output, job, n_events, shard_size=shard_size, address=ray,
+                                    num_cpus=workers)
+        console.print(f"wrote {n_events} events in shards of {shard_size}; manifest {manifest}",
+                      soft_wrap=True)
+        return
     if not kernels_ready():
         console.print("compiling simulation kernels, once, ~1 min…")
 

@@ -151,8 +151,12 @@ class SimulationResult:
 def simulate_to_file(path: str | Path, job: SimulationJob, n_events: int, *, workers: int = 1,
                      overwrite: bool = False,
                      on_event: Callable[[int], None] | None = None,
-                     on_open: Callable[[int, bool], None] | None = None) -> SimulationResult:
+                     on_open: Callable[[int, bool], None] | None = None,
+                     first: int = 0) -> SimulationResult:
     """Simulate ``n_events`` into a larcv3 file; resumes an interrupted job.
+
+    The file holds the job's events ``first`` … ``first + n_events - 1`` (a shard of a larger job
+    when ``first`` > 0: see :mod:`larseg.sim.sharding`).
 
     Writing goes to ``<path>.partial`` and is renamed to ``path`` only when all events are in:
     an interrupted job leaves the partial file, and running the same job again continues from
@@ -175,7 +179,8 @@ def simulate_to_file(path: str | Path, job: SimulationJob, n_events: int, *, wor
         for stale in (path, path.with_name(path.name + ".partial")):
             if stale.is_file():
                 stale.unlink()
-    done = finished_job_events(path, job.identity())
+    identity = job.identity() | ({"first_event": first} if first else {})
+    done = finished_job_events(path, identity)
     if done is not None and done >= n_events:  # nothing to do: the file is left untouched
         if done > n_events:
             raise LarsegError(f"file {path} already holds {done} events of this job, more than "
@@ -191,7 +196,7 @@ def simulate_to_file(path: str | Path, job: SimulationJob, n_events: int, *, wor
         # Events are committed to the .partial file in batches: a killed job recomputes at most
         # COMMIT_EVERY - 1 events when resumed, and the writer makes fewer, larger HDF5 calls.
         with EventWriter(path, producers=producers_for_detector(job.detector), append=True,
-                         buffer_events=COMMIT_EVERY, identity=job.identity()) as writer:
+                         buffer_events=COMMIT_EVERY, identity=identity) as writer:
             start = recovered = writer.n_events
             if start > n_events:
                 raise LarsegError(f"file {writer.partial} already holds {start} events of this "
@@ -203,7 +208,8 @@ def simulate_to_file(path: str | Path, job: SimulationJob, n_events: int, *, wor
             # Every event is simulated in a worker process, even with one worker: the signal
             # handler only sets a flag, and this process, waiting for results, sees it within
             # 0.1 s and stops the workers, even in the minute a first run spends compiling.
-            for prepared in iter_prepared(job, range(start, n_events), workers=workers,
+            for prepared in iter_prepared(job, range(first + start, first + n_events),
+                                          workers=workers,
                                           stop=stop):
                 writer.write(prepared)
                 if not startup:
