@@ -154,6 +154,9 @@ INTERACTION_MODE_NAMES: dict[int, str] = {
     1003: "CC RES ν p → ℓ⁻ p π⁺", 1004: "CC RES ν n → ℓ⁻ p π⁰", 1005: "CC RES ν n → ℓ⁻ n π⁺",
     1006: "NC RES ν p → ν p π⁰", 1007: "NC RES ν p → ν n π⁺", 1008: "NC RES ν n → ν n π⁰",
     1009: "NC RES ν n → ν p π⁻",
+    1010: "CC RES ν̄ n → ℓ⁺ n π⁻", 1011: "CC RES ν̄ p → ℓ⁺ n π⁰", 1012: "CC RES ν̄ p → ℓ⁺ p π⁻",
+    1013: "NC RES ν̄ p → ν̄ p π⁰", 1014: "NC RES ν̄ p → ν̄ n π⁺", 1015: "NC RES ν̄ n → ν̄ n π⁰",
+    1016: "NC RES ν̄ n → ν̄ p π⁻",
     1091: "CC DIS", 1092: "NC DIS",
 }
 

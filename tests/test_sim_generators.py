@@ -238,7 +238,7 @@ def test_neutrino_energy_and_mixes(nu_events):
         energy = np.array([i.energy for i in inters])
         assert energy.mean() == pytest.approx(800.0, rel=0.10)
         assert energy.max() <= 3000.0 and np.quantile(energy, 0.99) > 1500.0
-        cat = Counter("nc" if i.current == 1 else ("nue" if i.nu_pdg == 12 else "numu")
+        cat = Counter("nc" if i.current == 1 else ("nue" if abs(i.nu_pdg) == 12 else "numu")
                       for i in inters)
         f = {k: v / len(inters) for k, v in cat.items()}
         if mix == "balanced":
@@ -251,18 +251,28 @@ def test_neutrino_energy_and_mixes(nu_events):
 
 
 def test_neutrino_leptons_modes_vertices(nu_events):
-    cc_modes = {1001, 10, 1003, 1004, 1005, 1091}
-    nc_modes = {1002, 10, 1006, 1007, 1008, 1009, 1092}
+    cc_modes = {1001, 10, 1003, 1004, 1005, 1010, 1011, 1012, 1091}
+    nc_modes = {1002, 10, 1006, 1007, 1008, 1009, 1013, 1014, 1015, 1016, 1092}
+    anti_cc = {1010, 1011, 1012}
+    anti_nc = {1013, 1014, 1015, 1016}
     modes = Counter()
     for ev in nu_events["balanced"]:
         (i,) = ev.interactions
         charged_leptons = [p.pdg for p in ev.primaries if abs(p.pdg) in (11, 13)]
+        anti = i.nu_pdg < 0
         if i.current == 0:
-            assert i.lepton_pdg == i.nu_pdg - 1 and charged_leptons == [i.lepton_pdg]
+            # ν -> ℓ⁻ (14 -> 13), ν̄ -> ℓ⁺ (-14 -> -13)
+            assert i.lepton_pdg == i.nu_pdg - (-1 if anti else 1)
+            assert charged_leptons == [i.lepton_pdg]
             assert i.mode in cc_modes
         else:
             assert i.current == 1 and i.lepton_pdg == i.nu_pdg and not charged_leptons
             assert i.mode in nc_modes
+        # resonance codes name the (anti)neutrino: ν̄ events never carry ν codes, nor ν ν̄ codes
+        if anti:
+            assert i.mode not in {1003, 1004, 1005, 1006, 1007, 1008, 1009}
+        else:
+            assert i.mode not in anti_cc | anti_nc
         modes["QE" if i.mode in (1001, 1002) else "MEC" if i.mode == 10 else
               "DIS" if i.mode in (1091, 1092) else "RES"] += 1
         v = np.array(i.vertex[:3])
@@ -275,17 +285,33 @@ def test_neutrino_leptons_modes_vertices(nu_events):
         assert modes[mode] / total == pytest.approx(frac, abs=0.04)
 
 
+def test_antineutrino_fraction_follows_the_bnb_flux(nu_events):
+    """93.6 % νμ / 5.86 % ν̄μ (MiniBooNE flux) × σ(ν̄)/σ(ν) ≈ 0.4: 2.4 % of νμ-flavour events."""
+    mu = [ev.interactions[0] for ev in nu_events["bnb"] if abs(ev.interactions[0].nu_pdg) == 14]
+    f = np.mean([i.nu_pdg < 0 for i in mu])
+    expected = 5.86 * 0.4 / (93.6 + 5.86 * 0.4)
+    assert f == pytest.approx(expected, abs=4 * np.sqrt(expected / len(mu)))
+
+
+def test_detectors_draw_different_interactions_for_one_seed():
+    from larseg.sim.simulate import SimulationJob, simulate_event
+
+    a = simulate_event(SimulationJob("sbnd", "neutrino", seed=4), 0).interactions[0]
+    b = simulate_event(SimulationJob("microboone", "neutrino", seed=4), 0).interactions[0]
+    assert (a.nu_pdg, a.mode, a.energy) != (b.nu_pdg, b.mode, b.energy)
+
+
 def test_neutrino_conservation():
     rng = np.random.default_rng(21)
     n_pauli = n_nucleons = 0
     for mode in MODES:
-        for cat in ("numu_cc", "nue_cc", "nc"):
-            for _ in range(60):
-                fs = sample_final_state(rng, cat, mode, fsi=True)
+        for cat, anti in [(c, a) for c in ("numu_cc", "nue_cc", "nc") for a in (False, True)]:
+            for _ in range(30):
+                fs = sample_final_state(rng, cat, mode, fsi=True, anti=anti)
                 e_sum = sum(p4[3] for _, p4 in fs.visible)
                 m_nucleons = sum(mass(pdg) for pdg, _ in fs.visible if pdg in (2212, 2112))
                 assert e_sum <= fs.energy + m_nucleons + 1e-6
-                fs = sample_final_state(rng, cat, mode, fsi=False)
+                fs = sample_final_state(rng, cat, mode, fsi=False, anti=anti)
                 # charge: targets -> charged lepton + hadrons (ν neutral)
                 assert sum(charge(p) for p, _ in fs.visible) == sum(charge(t) for t in fs.targets)
                 # baryon number, energy bound and momentum up to the targets' Fermi motion
@@ -303,7 +329,7 @@ def test_neutrino_conservation():
 
 def test_cosmics_plus_neutrino_overlay():
     for ev in _events("cosmics+neutrino", UB, 20, seed=5):
-        assert len(ev.interactions) == 1 and ev.interactions[0].nu_pdg in (12, 14)
+        assert len(ev.interactions) == 1 and abs(ev.interactions[0].nu_pdg) in (12, 14)
         nu = [p for p in ev.primaries if p.origin == Origin.NEUTRINO]
         cos = [p for p in ev.primaries if p.origin == Origin.COSMIC]
         assert nu and len(cos) > 5 and len(nu) + len(cos) == len(ev.primaries)

@@ -21,10 +21,22 @@ Kinematics (all four-momenta conserved at the nucleon level):
   probability 0.2 (giving two nucleons), each nucleon above 50 MeV knocks out another with
   probability 0.3 (isotropic NN scattering in the CM); 8 MeV separation energy per nucleon.
 Neutrons are primaries like any other particle. NC events carry the outgoing neutrino only in the
-Interaction record (``lepton_pdg`` = ``nu_pdg``); νe NC and antineutrinos are not generated.
+Interaction record (``lepton_pdg`` = ``nu_pdg``); νe NC is not generated.
+
+Antineutrinos: within each category a fraction ``ANTI_FRACTION`` of the interactions are of the
+antineutrino (ν̄ CC gives ℓ⁺ and turns a proton into a neutron: ν̄ p → ℓ⁺ n, Δ⁻ / Δ⁰ resonances).
+The fraction is the BNB flux's (neutrino mode at MiniBooNE, PRD 79 (2009) 072002: 93.6 % νμ,
+5.86 % ν̄μ, 0.52 % νe, 0.05 % ν̄e) times σ(ν̄)/σ(ν) ≈ 0.4 per nucleon at ~1 GeV (PDG review
+"Neutrino cross-section measurements"); the same composition is used for MicroBooNE (470 m) and
+SBND (110 m), whose published flux fractions differ from it by less than the mode model's own
+uncertainty.
+
+The mode code is that of the primary interaction (as GENIE's): final-state interactions can change
+what leaves the nucleus (a CC RES ν n → ℓ⁻ p π⁰ whose π⁰ is absorbed shows ℓ⁻ p p n).
 
 Modes are LArSoft simb::int_type_ codes: 1001 CCQE, 1002 NCQE, 10 MEC, 1003-1005 CC RES
-(p π+, p π0, n π+), 1006-1009 NC RES (p π0, n π+, n π0, p π−), 1091 CC DIS, 1092 NC DIS.
+(p π+, p π0, n π+), 1006-1009 NC RES (p π0, n π+, n π0, p π−), 1010-1012 ν̄ CC RES (n π−,
+n π0, p π−), 1013-1016 ν̄ NC RES (p π0, n π+, n π0, p π−), 1091 CC DIS, 1092 NC DIS.
 """
 
 from __future__ import annotations
@@ -51,6 +63,10 @@ CATEGORIES = ("numu_cc", "nue_cc", "nc")
 # and NC ≈ 30 % of νμ CC (σ_NC/σ_CC ≈ 0.3 at ~1 GeV).
 MIXES = {"balanced": (1 / 3, 1 / 3, 1 / 3),
          "bnb": (0.995 / 1.3, 0.005, 0.995 * 0.3 / 1.3)}
+#: Fraction of antineutrino interactions per flavour: flux ratio × σ(ν̄)/σ(ν) ≈ 0.4 (see above).
+NU_BAR_XSEC_RATIO = 0.4
+ANTI_FRACTION = {14: 5.86 * NU_BAR_XSEC_RATIO / (93.6 + 5.86 * NU_BAR_XSEC_RATIO),
+                 12: 0.05 * NU_BAR_XSEC_RATIO / (0.52 + 0.05 * NU_BAR_XSEC_RATIO)}
 MODES = ("QE", "MEC", "RES", "DIS")
 MODE_FRACTIONS = (0.40, 0.10, 0.30, 0.20)
 Q2_SHAPE = {"QE": (1000.0, 4), "MEC": (1000.0, 4), "RES": (1120.0, 4), "DIS": (1000.0, 2)}
@@ -125,9 +141,11 @@ def _target(rng: np.random.Generator, pdgs: tuple[int, ...]) -> np.ndarray:
     return np.array([pf[0], pf[1], pf[2], e])
 
 
-def _channel(rng: np.random.Generator, mode: str,
-             cc: bool) -> tuple[tuple[int, ...], tuple[int, ...], int]:
+def _channel(rng: np.random.Generator, mode: str, cc: bool,
+             anti: bool = False) -> tuple[tuple[int, ...], tuple[int, ...], int]:
     """(target nucleons, final hadrons (DIS: the nucleon only), code) for a mode."""
+    if anti:
+        return _channel_anti(rng, mode, cc)
     if mode == "QE":
         if cc:
             return (N,), (P,), 1001
@@ -148,6 +166,33 @@ def _channel(rng: np.random.Generator, mode: str,
         else:
             opts = [((P,), (P, PI0), 1006, 2 * AR_Z), ((P,), (N, PIP), 1007, 1 * AR_Z),
                     ((N,), (N, PI0), 1008, 2 * AR_N), ((N,), (P, PIM), 1009, 1 * AR_N)]
+        t, f, code, _ = opts[_choice(rng, [o[3] for o in opts])]
+        return t, f, code
+    t = P if rng.uniform() < AR_Z / (AR_Z + AR_N) else N
+    return (t,), (P if rng.uniform() < 0.5 else N,), (1091 if cc else 1092)
+
+
+def _channel_anti(rng: np.random.Generator, mode: str,
+                  cc: bool) -> tuple[tuple[int, ...], tuple[int, ...], int]:
+    """The antineutrino's channels: CC turns a proton into a neutron."""
+    if mode == "QE":
+        if cc:
+            return (P,), (N,), 1001
+        t = P if rng.uniform() < AR_Z / (AR_Z + AR_N) else N
+        return (t,), (t,), 1002
+    if mode == "MEC":
+        pair = (N, P) if rng.uniform() < 0.8 else ((P, P) if cc else (N, N))
+        if cc:
+            return pair, ((N, N) if pair == (N, P) else (N, P)), 10
+        return pair, pair, 10
+    if mode == "RES":
+        # ν̄ n -> Δ- (n π-), ν̄ p -> Δ0 (n π0 : p π- = 2 : 1); Δ- 3x stronger (isospin 3/2)
+        if cc:
+            opts = [((N,), (N, PIM), 1010, 9 * AR_N), ((P,), (N, PI0), 1011, 2 * AR_Z),
+                    ((P,), (P, PIM), 1012, 1 * AR_Z)]
+        else:
+            opts = [((P,), (P, PI0), 1013, 2 * AR_Z), ((P,), (N, PIP), 1014, 1 * AR_Z),
+                    ((N,), (N, PI0), 1015, 2 * AR_N), ((N,), (P, PIM), 1016, 1 * AR_N)]
         t, f, code, _ = opts[_choice(rng, [o[3] for o in opts])]
         return t, f, code
     t = P if rng.uniform() < AR_Z / (AR_Z + AR_N) else N
@@ -197,15 +242,18 @@ def _pauli_ok(hadrons: list[tuple[int, np.ndarray]]) -> bool:
 
 
 def sample_final_state(rng: np.random.Generator, category: str, mode: str,
-                       fsi: bool = True) -> FinalState:
-    """One interaction of the given category ('numu_cc', 'nue_cc', 'nc') and mode."""
+                       fsi: bool = True, anti: bool = False) -> FinalState:
+    """One interaction of the given category ('numu_cc', 'nue_cc', 'nc') and mode, of the
+    antineutrino when ``anti``."""
     cc = category != "nc"
     nu = 12 if category == "nue_cc" else 14
     lep = (nu - 1) if cc else nu
+    if anti:
+        nu, lep = -nu, -lep
     m_l = mass(lep)
     for _ in range(100):
         e_nu = float(sample_bnb_energy(rng, 1)[0])
-        targets, base, code = _channel(rng, mode, cc)
+        targets, base, code = _channel(rng, mode, cc, anti)
         result = None
         for _ in range(_MAX_TRIES):
             target = _target(rng, targets)
@@ -219,7 +267,7 @@ def sample_final_state(rng: np.random.Generator, category: str, mode: str,
             lepton, system = out
             finals = base
             if mode == "DIS":
-                qh = sum(charge(t) for t in targets) + (1 if cc else 0)
+                qh = sum(charge(t) for t in targets) + ((-1 if anti else 1) if cc else 0)
                 finals = tuple(_dis_hadrons(rng, w, base[0], qh))
             if len(finals) == 1:
                 hadrons = [(finals[0], system)]
@@ -309,7 +357,10 @@ class NeutrinoGenerator:
                               f"choose one of {', '.join(MIXES)}")
 
     def sample(self, rng: np.random.Generator) -> FinalState:
-        return sample_final_state(rng, sample_category(rng, self.mix), sample_mode(rng), self.fsi)
+        category = sample_category(rng, self.mix)
+        mode = sample_mode(rng)
+        anti = rng.uniform() < ANTI_FRACTION[12 if category == "nue_cc" else 14]
+        return sample_final_state(rng, category, mode, self.fsi, anti=anti)
 
     def generate(self, detector: Detector, rng: np.random.Generator) -> GeneratedEvent:
         fs = self.sample(rng)
