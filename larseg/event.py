@@ -334,21 +334,8 @@ class Event:
 
 
 def semantic_of(pdg: int, process: str, parent_pdg: int | None = None) -> int:
-    """Default SparseSSNet class of the charge a particle deposits (note 1091 definitions).
+    """Default SparseSSNet class of the charge a particle deposits: :func:`labels.semantic_class`
+    (the one rule)."""
+    from .labels import semantic_class
 
-    Electrons made by ionisation are δ-rays; electrons from a decay are Michel electrons when the
-    parent is a muon (or when the parent is not known); other e±/γ start showers; protons and
-    heavier are HIP; other charged particles MIP.
-    """
-    from .labels import DECAY_PROCESSES, DELTA_PROCESSES, is_hip_pdg
-
-    a = abs(pdg)
-    if a in (11, 22):
-        if a == 11 and process in DELTA_PROCESSES:
-            return int(SemanticLabel.DELTA)
-        if a == 11 and process in DECAY_PROCESSES and (parent_pdg is None or abs(parent_pdg) == 13):
-            return int(SemanticLabel.MICHEL)
-        return int(SemanticLabel.SHOWER)
-    if is_hip_pdg(pdg):
-        return int(SemanticLabel.HIP)
-    return int(SemanticLabel.MIP)
+    return semantic_class(pdg, process, parent_pdg)

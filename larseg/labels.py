@@ -112,21 +112,34 @@ def semantic_to_larcv_shape(semantic: SemanticLabel | int) -> int:
     return LARCV_SHAPE_UNKNOWN
 
 
-def larcv_shape_to_semantic(shape: int, pdg: int, process: str = "", parent_pdg: int = 0) -> int:
-    """SparseSSNet class of a larcv3 particle.
+def semantic_class(pdg: int, process: str = "", parent_pdg: int | None = None) -> int:
+    """The one rule for a particle's SparseSSNet class (note 1091's definitions).
 
-    larcv3 only says track or shower; the finer class follows note 1091's definitions: a track is
-    HIP for protons and heavier, MIP otherwise; a shower-like electron made by ionisation is a
-    δ-ray, one from a muon's decay is a Michel electron.
+    e± and γ: an electron made by ionisation is a δ-ray; an electron from a decay is a Michel
+    electron when its parent is a muon or is not known (``None`` or 0: in practice the decay
+    electrons of a LArTPC are the muons'); every other e± or γ starts a shower. Protons and
+    heavier are HIP; other charged particles MIP. ``Event.semantic_of``, the larcv3 reader and
+    the simulator's kernels (tests/test_labels_rule.py) follow it.
     """
+    a = abs(pdg)
+    if a in (11, 22):
+        if a == 11 and process in DELTA_PROCESSES:
+            return int(SemanticLabel.DELTA)
+        if a == 11 and process in DECAY_PROCESSES and (not parent_pdg or abs(parent_pdg) == 13):
+            return int(SemanticLabel.MICHEL)
+        return int(SemanticLabel.SHOWER)
+    return int(SemanticLabel.HIP if is_hip_pdg(pdg) else SemanticLabel.MIP)
+
+
+def larcv_shape_to_semantic(shape: int, pdg: int, process: str = "", parent_pdg: int = 0) -> int:
+    """SparseSSNet class of a larcv3 particle: larcv3 only says track or shower, the finer class
+    follows :func:`semantic_class` (``parent_pdg`` 0: not known)."""
     if shape == LARCV_SHAPE_TRACK:
         return int(SemanticLabel.HIP if is_hip_pdg(pdg) else SemanticLabel.MIP)
     if shape == LARCV_SHAPE_SHOWER:
-        if abs(pdg) == 11 and process in DELTA_PROCESSES:
-            return int(SemanticLabel.DELTA)
-        if abs(pdg) == 11 and process in DECAY_PROCESSES and abs(parent_pdg) == 13:
-            return int(SemanticLabel.MICHEL)
-        return int(SemanticLabel.SHOWER)
+        if abs(pdg) in (11, 22):
+            return semantic_class(pdg, process, parent_pdg)
+        return int(SemanticLabel.SHOWER)  # a shower-shaped hadron: larcv says shower
     return NO_LABEL
 
 
