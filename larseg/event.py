@@ -102,6 +102,16 @@ class PlaneImage:
         if self.instance is not None:
             self.instance = np.asarray(self.instance, dtype=np.int32).reshape(-1)
 
+    def __repr__(self) -> str:
+        """One line: the plane, its size, the pixel count and ADC range, the labels present."""
+        m = self.meta
+        adc = (f", ADC {float(self.values.min()):.1f}–{float(self.values.max()):.1f}"
+               if len(self) else "")
+        labels = [n for n in ("cosmic", "semantic", "instance") if getattr(self, n) is not None]
+        return (f"PlaneImage(plane {m.plane}{' ' + m.name if m.name else ''}, "
+                f"{m.n_ticks} × {m.n_wires}, {len(self):,} pixels{adc}"
+                f"{', labels: ' + ', '.join(labels) if labels else ''})")
+
     # ------------------------------------------------------------------ views
     def __len__(self) -> int:
         return int(self.coords.shape[0])
@@ -256,6 +266,21 @@ class Event:
     @property
     def tag(self) -> str:
         return f"{self.run}/{self.subrun}/{self.event}"
+
+    def __repr__(self) -> str:
+        """A one-screen summary (the arrays themselves are not printed)."""
+        lines = [f"Event {self.tag} ({self.detector.name}): {len(self.particles)} particles, "
+                 f"{len(self.interactions)} interaction(s)"]
+        lines += [f"  {p!r}" for p in self.planes]
+        for it in self.interactions[:3]:
+            from .labels import interaction_mode_name
+
+            what = ("particle bomb" if it.nu_pdg == 0 else
+                    f"ν pdg {it.nu_pdg} {'CC' if it.current == 0 else 'NC'}, "
+                    f"{interaction_mode_name(it.mode)}, {it.energy:.0f} MeV")
+            lines.append(f"  interaction {it.id}: {what} at "
+                         f"({it.vertex[0]:.1f}, {it.vertex[1]:.1f}, {it.vertex[2]:.1f}) cm")
+        return "\n".join(lines)
 
     def plane(self, index: int) -> PlaneImage:
         return self.planes[index]
