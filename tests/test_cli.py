@@ -98,7 +98,7 @@ CONSOLE_SCRIPT = str(__import__("pathlib").Path(sys.executable).with_name("larse
 
 
 @pytest.mark.parametrize("args,code,says", [
-    (["train", "config.yaml"], 2, "no network is available"),
+    (["train", "config.yaml"], 1, "file config.yaml does not exist"),
     (["evaluate", "f.h5"], 2, "no network is available"),
     (["predict", "f.h5"], 2, "no network is available"),
     (["info", "missing.h5"], 1, "file missing.h5 does not exist"),

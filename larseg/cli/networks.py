@@ -1,8 +1,5 @@
-"""Verbs that the network issues fill in: train, evaluate, predict.
-
-They exist so that ``larseg --help`` shows the whole workflow, and say plainly that no network is
-available yet (exit code 2) rather than pretending to work.
-"""
+"""Verbs of the networks: train (the engine, with its small UResNet so far), evaluate and predict
+(which say plainly that they are not available yet, exit code 2, rather than pretending)."""
 
 from __future__ import annotations
 
@@ -16,9 +13,30 @@ _NOT_YET = ("no network is available in this version of larseg yet: the cosmic t
             "sMask-RCNN and SSNet arrive with their own issues")
 
 
-@app.command(help="Train a network from a config (not available yet: arrives with the network issues).")
-def train(config: Path = typer.Argument(..., help="Training config (YAML).")) -> None:
-    fail(_NOT_YET, code=2)
+@app.command(help=(
+    "Train a network from a YAML config (sections model, data, loss, optim, train; unknown keys "
+    "and wrong types are errors naming the key). Checkpoints go to OUTPUT every "
+    "train.checkpoint_every steps and at the end (written atomically); Ctrl-C or SIGTERM stops "
+    "after the step in progress with a checkpoint, and --resume continues exactly where the run "
+    "stood. OUTPUT also gets config.yaml (the resolved config), log.csv (every loss term per "
+    "step) and model.safetensors + model.json (the final weights).\n\n"
+    "Example: larseg train my.yaml --set data.train=sbnd.h5 --set optim.lr=1e-3 -o runs/a"))
+def train(
+    config: Path = typer.Argument(..., help="Training config (YAML)."),
+    output: Path = typer.Option(Path("run"), "--output", "-o", help="Run directory."),
+    overrides: list[str] = typer.Option([], "--set", help="Override a config key: a.b=value."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in OUTPUT."),
+) -> None:
+    from ..train.config import load_config
+    from ..train.trainer import TrainingConfig, train as run_training
+    from .app import console
+    from .common import existing_file
+
+    cfg = load_config(existing_file(config), TrainingConfig, overrides)
+    last = run_training(cfg, output, resume=resume)
+    console.print(f"trained to step {last.get('step', cfg.train.steps)} "
+                  f"(loss {last.get('loss', float('nan')):.4f}); weights in "
+                  f"{output / 'model.safetensors'}", soft_wrap=True)
 
 
 @app.command(help="Evaluate a trained network on a file (not available yet).")

@@ -1,0 +1,39 @@
+"""Networks and their losses, built from configs through a small registry.
+
+``build(cfg)`` returns the ``nn.Module`` the config's ``name`` registers. So far: ``uresnet``, the
+engine's small dense UResNet (:mod:`larseg.models.uresnet`); the papers' networks arrive with
+their issues.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..errors import LarsegError
+
+_REGISTRY: dict[str, Callable] = {}
+
+
+def register(name: str):
+    def deco(builder: Callable) -> Callable:
+        _REGISTRY[name] = builder
+        return builder
+    return deco
+
+
+def build(cfg):
+    """The network of a model config (its ``name`` selects the builder)."""
+    _load()
+    try:
+        builder = _REGISTRY[cfg.name]
+    except KeyError:
+        raise LarsegError(f"unknown model '{cfg.name}'; available: "
+                          f"{', '.join(sorted(_REGISTRY))}") from None
+    return builder(cfg)
+
+
+def _load() -> None:
+    if not _REGISTRY:
+        from .uresnet import UResNet
+
+        register("uresnet")(UResNet)
