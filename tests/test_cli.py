@@ -99,8 +99,9 @@ CONSOLE_SCRIPT = str(__import__("pathlib").Path(sys.executable).with_name("larse
 
 @pytest.mark.parametrize("args,code,says", [
     (["train", "config.yaml"], 1, "file config.yaml does not exist"),
-    (["evaluate", "f.h5"], 2, "no network is available"),
-    (["predict", "f.h5"], 2, "no network is available"),
+    (["evaluate", "c.yaml"], 2, "Missing option"),
+    (["evaluate", "c.yaml", "--weights", "w", "--data", "d"], 1, "file c.yaml does not exist"),
+    (["predict", "f.h5"], 2, "not available in this version"),
     (["info", "missing.h5"], 1, "file missing.h5 does not exist"),
     (["display", "missing.h5"], 1, "missing.h5"),
     (["simulate", "--bogus"], 2, "No such option: --bogus"),

@@ -9,8 +9,8 @@ import typer
 
 from .app import app, fail
 
-_NOT_YET = ("no network is available in this version of larseg yet: the cosmic tagger, SparseSSNet, "
-            "sMask-RCNN and SSNet arrive with their own issues")
+_NOT_YET = ("not available in this version of larseg yet: predict arrives with the engine's next "
+            "step (see larseg issue 10)")
 
 
 @app.command(help=(
@@ -39,9 +39,32 @@ def train(
                   f"{output / 'model.safetensors'}", soft_wrap=True)
 
 
-@app.command(help="Evaluate a trained network on a file (not available yet).")
-def evaluate(file: Path = typer.Argument(..., help="larcv3 file to evaluate on.")) -> None:
-    fail(_NOT_YET, code=2)
+@app.command(help=(
+    "Evaluate trained weights on a file: every event at the config's resolution, per plane "
+    "confusion matrices over all labelled and over active (ADC > 0) pixels, accuracy, IoU per "
+    "class and mean IoU. Writes OUTPUT/metrics.json, OUTPUT/report.md and OUTPUT/confusion.png."
+    "\n\nExample: larseg evaluate runs/a/config.yaml --weights runs/a/model.safetensors "
+    "--data heldout.h5 -o runs/a/eval"))
+def evaluate(
+    config: Path = typer.Argument(..., help="The config the weights were trained with (YAML)."),
+    weights: Path = typer.Option(..., "--weights", "-w", help="model.safetensors of a run."),
+    data: Path = typer.Option(..., "--data", "-d", help="larcv3 (or larcv1 ROOT) file."),
+    output: Path = typer.Option(Path("evaluation"), "--output", "-o", help="Output directory."),
+    overrides: list[str] = typer.Option([], "--set", help="Override a config key: a.b=value."),
+    max_events: int = typer.Option(0, "--max-events", "-n", min=0, help="0: every event."),
+) -> None:
+    from ..train.config import load_config
+    from ..train.evaluate import evaluate as run_evaluation
+    from ..train.trainer import TrainingConfig
+    from .app import console
+    from .common import existing_file
+
+    cfg = load_config(existing_file(config), TrainingConfig, overrides)
+    m = run_evaluation(cfg, weights, existing_file(data), output, max_events)
+    for plane, s in m["active"].items():
+        console.print(f"plane {plane}: active-pixel accuracy {s['accuracy']:.4f}, "
+                      f"mean IoU {s['mean_iou']:.4f}")
+    console.print(f"wrote {output / 'report.md'}")
 
 
 @app.command(help="Run a trained network on a file and write its predictions (not available yet).")
