@@ -101,7 +101,7 @@ CONSOLE_SCRIPT = str(__import__("pathlib").Path(sys.executable).with_name("larse
     (["train", "config.yaml"], 1, "file config.yaml does not exist"),
     (["evaluate", "c.yaml"], 2, "Missing option"),
     (["evaluate", "c.yaml", "--weights", "w", "--data", "d"], 1, "file c.yaml does not exist"),
-    (["predict", "f.h5"], 2, "not available in this version"),
+    (["predict", "c.yaml", "f.h5"], 2, "Missing option"),
     (["info", "missing.h5"], 1, "file missing.h5 does not exist"),
     (["display", "missing.h5"], 1, "missing.h5"),
     (["simulate", "--bogus"], 2, "No such option: --bogus"),

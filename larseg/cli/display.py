@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import typer
 
 from ..errors import LarsegError
@@ -25,6 +26,9 @@ def display(
     zoom: str = typer.Option("", "--zoom",
                              help="'vertex' or 'row0:row1,col0:col1' to zoom (PNG)."),
     html: bool = typer.Option(True, "--html/--no-html", help="Also write the interactive HTML page."),
+    prediction: str = typer.Option("", "--prediction", "-p", metavar="PRODUCER",
+                                   help="Overlay a prediction product written by larseg predict "
+                                        "(e.g. pred_cosmic), beside the truth of the same labels."),
 ) -> None:
     from ..io import open_events
     from ..viz import render_event_html, render_event_png
@@ -39,6 +43,13 @@ def display(
     if fields:
         kwargs["fields"] = tuple(s.strip() for s in fields.split(",") if s.strip())
     zoom_arg = _parse_zoom(zoom)
+    if prediction:
+        from ..train.predict import read_prediction
+
+        pred = read_prediction(file, prediction, event, ev)
+        kwargs["prediction"] = [np.where(np.isnan(p), -1, p).astype(np.int64) for p in pred]
+        target = prediction.removeprefix("pred_")
+        kwargs["prediction_field"] = "semantic" if target == "track_shower" else target
     png = render_event_png(ev, output / f"{stem}.png", zoom=zoom_arg, **kwargs)
     console.print(f"wrote {png}")
     if html:

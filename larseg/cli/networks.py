@@ -1,5 +1,4 @@
-"""Verbs of the networks: train (the engine, with its small UResNet so far), evaluate and predict
-(which say plainly that they are not available yet, exit code 2, rather than pretending)."""
+"""Verbs of the networks: train, evaluate, predict (the engine, with its small UResNet so far)."""
 
 from __future__ import annotations
 
@@ -7,10 +6,8 @@ from pathlib import Path
 
 import typer
 
-from .app import app, fail
+from .app import app
 
-_NOT_YET = ("not available in this version of larseg yet: predict arrives with the engine's next "
-            "step (see larseg issue 10)")
 
 
 @app.command(help=(
@@ -67,6 +64,31 @@ def evaluate(
     console.print(f"wrote {output / 'report.md'}")
 
 
-@app.command(help="Run a trained network on a file and write its predictions (not available yet).")
-def predict(file: Path = typer.Argument(..., help="larcv3 file to run on.")) -> None:
-    fail(_NOT_YET, code=2)
+@app.command(help=(
+    "Run trained weights over a larcv3 (or larcv1 ROOT) file and write its events with the "
+    "predictions on the same voxels: sparse2d pred_<target> (the class) and "
+    "pred_<target>_score_<class> (softmax scores). Atomic and resumable like simulate (Ctrl-C "
+    "keeps what is complete; the same command resumes). Show them with "
+    "larseg display OUT --prediction pred_<target>.\n\n"
+    "Example: larseg predict runs/a/config.yaml --weights runs/a/model.safetensors data.h5 "
+    "-o data_pred.h5"))
+def predict(
+    config: Path = typer.Argument(..., help="The config the weights were trained with (YAML)."),
+    file: Path = typer.Argument(..., help="larcv3 (or larcv1 ROOT) file to run on."),
+    weights: Path = typer.Option(..., "--weights", "-w", help="model.safetensors of a run."),
+    output: Path = typer.Option(..., "--output", "-o", help="larcv3 file to write."),
+    overrides: list[str] = typer.Option([], "--set", help="Override a config key: a.b=value."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    from ..io import open_events
+    from ..train.config import load_config
+    from ..train.predict import predict as run_prediction
+    from ..train.trainer import TrainingConfig
+    from .app import console
+    from .common import existing_file, progress_bar
+
+    cfg = load_config(existing_file(config), TrainingConfig, overrides)
+    n = len(open_events(existing_file(file)))
+    with progress_bar("predicting", total=n, disable=quiet) as done:
+        total = run_prediction(cfg, weights, file, output, on_event=done)
+    console.print(f"wrote {output}: {total} events with predictions", soft_wrap=True)

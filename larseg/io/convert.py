@@ -63,6 +63,34 @@ def plane_meta(meta: ImageMeta2D) -> tuple[str, PlaneMeta]:
 
 
 # --------------------------------------------------------------------------- writing
+def voxel_ids(img: PlaneImage) -> tuple[np.ndarray, np.ndarray]:
+    """larcv's voxel id of each pixel (column-major: wire × n_ticks + row) and the order that
+    sorts them (the order of a written product's voxels)."""
+    ids = img.coords[:, 1].astype(np.int64) * img.meta.n_ticks + img.coords[:, 0]
+    return ids, np.argsort(ids, kind="stable")
+
+
+def values_product(img: PlaneImage, values: np.ndarray) -> Sparse2D:
+    """A sparse2d projection holding ``values`` (one per pixel of ``img``) on its voxels."""
+    ids, order = voxel_ids(img)
+    return Sparse2D(larcv_meta(img.meta), ids[order].astype(np.uint64),
+                    np.asarray(values, dtype=np.float32)[order])
+
+
+def values_on_pixels(img: PlaneImage, product: Sparse2D) -> np.ndarray:
+    """The values of a sparse2d projection at the pixels of ``img`` (NaN where it has none)."""
+    ids, _ = voxel_ids(img)
+    pids = np.asarray(product.ids, dtype=np.int64)
+    order = np.argsort(pids, kind="stable")
+    pos = np.searchsorted(pids[order], ids)
+    pos = np.clip(pos, 0, max(len(pids) - 1, 0))
+    out = np.full(len(ids), np.nan, dtype=np.float32)
+    if len(pids):
+        hit = pids[order][pos] == ids
+        out[hit] = np.asarray(product.values, dtype=np.float32)[order][pos[hit]]
+    return out
+
+
 def plane_products(img: PlaneImage, event: str = "?"
                    ) -> tuple[Sparse2D, Sparse2D | None, Sparse2D | None, Cluster2D | None, int]:
     """(adc, cosmic, semantic, clusters, n_instance_mismatch) projections of one plane.
@@ -72,8 +100,7 @@ def plane_products(img: PlaneImage, event: str = "?"
     each pixel's ADC as its charge.
     """
     meta = larcv_meta(img.meta)
-    ids = img.coords[:, 1].astype(np.int64) * img.meta.n_ticks + img.coords[:, 0]
-    order = np.argsort(ids, kind="stable")
+    ids, order = voxel_ids(img)
     sorted_ids = ids[order].astype(np.uint64)
 
     def labels(arr):
