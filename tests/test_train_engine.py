@@ -80,3 +80,35 @@ def test_train_refuses_bad_config_and_reused_run(config, tmp_path):
     missing = subprocess.run([LARSEG, "train", str(config), "-o", str(tmp_path / "r"),
                               "--set", "data.train=nowhere.h5"], capture_output=True, text=True)
     assert missing.returncode == 1 and "data.train: file nowhere.h5 does not exist" in missing.stderr
+
+
+def test_two_ddp_processes_equal_one_with_accumulation(simulated_files, tmp_path):
+    """torchrun, 2 CPU processes (gloo), accumulate 1 == 1 process, accumulate 2: the same
+    micro-batches, the same BatchNorm statistics per micro-batch, averaged gradients."""
+    from safetensors.torch import load_file
+
+    one = tmp_path / "one.yaml"
+    one.write_text(CONFIG.replace("steps: 10", "steps: 4") % simulated_files["sbnd"])
+    two = tmp_path / "two.yaml"
+    two.write_text(CONFIG.replace("steps: 10", "steps: 4").replace("accumulate: 2",
+                                                                   "accumulate: 1")
+                   % simulated_files["sbnd"])
+    a = subprocess.run([LARSEG, "train", str(one), "-o", str(tmp_path / "a")],
+                       capture_output=True, text=True, timeout=600)
+    assert a.returncode == 0, a.stderr
+    torchrun = str(Path(sys.executable).with_name("torchrun"))
+    b = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "larseg", "train",
+                        str(two), "-o", str(tmp_path / "b")], capture_output=True, text=True,
+                       timeout=600)
+    assert b.returncode == 0, b.stderr[-3000:]
+    la, lb = _log(tmp_path / "a"), _log(tmp_path / "b")
+    assert [r["step"] for r in la] == [r["step"] for r in lb] == ["1", "2", "3", "4"]
+    for ra, rb in zip(la, lb):
+        assert float(rb["loss"]) == pytest.approx(float(ra["loss"]), rel=1e-5)
+    wa = load_file(str(tmp_path / "a" / "model.safetensors"))
+    wb = load_file(str(tmp_path / "b" / "model.safetensors"))
+    params = [k for k in wa if not k.endswith(("running_mean", "running_var",
+                                               "num_batches_tracked"))]
+    assert len(params) > 10
+    for k in params:  # BatchNorm running statistics differ (DDP broadcasts rank 0's)
+        assert wb[k].allclose(wa[k], rtol=1e-4, atol=1e-6), k

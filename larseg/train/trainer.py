@@ -8,6 +8,11 @@ and that, with the model, the optimiser and the RNG states, is all a checkpoint 
 exactly as an uninterrupted run would (tests/test_train_engine.py kills a run with SIGKILL and
 compares).
 
+Data-parallel: launched by ``torchrun --nproc_per_node N -m larseg train ...`` (gloo on CPU), each
+optimiser step takes ``accumulate × N`` micro-batches, rank r the r-th of every N; DDP averages
+the gradients, so N processes with ``accumulate`` = a equal one process with a × N (the same
+micro-batches, the same BatchNorm statistics per micro-batch). Rank 0 alone writes.
+
 A checkpoint (``RUN/checkpoint.pt``, written to a temporary file and renamed, signals held back)
 is written every ``train.checkpoint_every`` steps and at the end; ``RUN/log.csv`` has one row per
 step with every loss term; the final weights go to ``RUN/model.safetensors`` with
@@ -172,6 +177,23 @@ def _log(run: Path, upto: int, rows: list[dict]) -> None:
     os.replace(tmp, path)
 
 
+def _agree(flag: bool, world: int) -> bool:
+    """True on every rank if it is true on any (a stop signal seen by one rank)."""
+    if world == 1:
+        return flag
+    t = torch.tensor([int(flag)])
+    torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+    return bool(t.item())
+
+
+def _distributed() -> tuple[int, int]:
+    """(rank, world size); joins the process group when launched by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("gloo")
+    return int(os.environ.get("RANK", "0")), world
+
+
 def train(cfg: TrainingConfig, run: str | Path, *, resume: bool = False,
           on_step=None) -> dict:
     """Train, checkpointing into ``run``; returns {"step", "loss"} of the last step."""
@@ -179,7 +201,17 @@ def train(cfg: TrainingConfig, run: str | Path, *, resume: bool = False,
     from ..models import build
     from ..models.losses import PixelCrossEntropy
 
-    run = Path(run)
+    rank, world = _distributed()
+    try:
+        return _train(cfg, Path(run), resume, on_step, dense_collate, build, PixelCrossEntropy,
+                      rank, world)
+    finally:
+        if world > 1 and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
+def _train(cfg, run, resume, on_step, dense_collate, build, PixelCrossEntropy, rank, world):
+    lead = rank == 0
     run.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.train.threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
@@ -198,8 +230,12 @@ def train(cfg: TrainingConfig, run: str | Path, *, resume: bool = False,
     elif (run / "log.csv").exists() and not resume:
         raise LarsegError(f"run directory {run} holds a run already: --resume to continue it, "
                           "or give another directory")
-    (run / "config.yaml").write_text(__import__("yaml").safe_dump(config_to_dict(cfg),
-                                                                   sort_keys=False))
+    if world > 1:
+        torch.distributed.barrier()  # every rank has looked at the run directory
+    if lead:
+        (run / "config.yaml").write_text(__import__("yaml").safe_dump(config_to_dict(cfg),
+                                                                       sort_keys=False))
+    net = model if world == 1 else torch.nn.parallel.DistributedDataParallel(model)
     per_epoch = len(dataset) // cfg.data.batch_size
     if per_epoch == 0:
         raise LarsegError(f"data.train: {cfg.data.train} holds {len(dataset)} events, fewer "
@@ -207,23 +243,35 @@ def train(cfg: TrainingConfig, run: str | Path, *, resume: bool = False,
     rows, last = [], {}
     logged_upto = pos.step
     model.train()
+    stopped = False
     with graceful_stop() as stop:
-        while pos.step < cfg.train.steps and not stop:
+        while pos.step < cfg.train.steps:
+            if _agree(bool(stop), world):  # every rank stops at the same step
+                stopped = True
+                break
             terms: dict[str, float] = {}
             for _ in range(cfg.optim.accumulate):
-                if pos.batch >= per_epoch:
-                    pos.epoch, pos.batch = pos.epoch + 1, 0
-                dataset.set_epoch(pos.epoch)
-                order = _order(len(dataset), cfg.data.seed, pos.epoch)
-                k = pos.batch * cfg.data.batch_size
+                group = []  # the world's micro-batches of this round: rank r takes the r-th
+                for _ in range(world):
+                    if pos.batch >= per_epoch:
+                        pos.epoch, pos.batch = pos.epoch + 1, 0
+                    group.append((pos.epoch, pos.batch))
+                    pos.batch += 1
+                epoch, b = group[rank]
+                dataset.set_epoch(epoch)
+                order = _order(len(dataset), cfg.data.seed, epoch)
+                k = b * cfg.data.batch_size
                 batch = dense_collate([dataset[i] for i in order[k:k + cfg.data.batch_size]])
-                pos.batch += 1
-                logits = model(batch["image"].to(device))
+                logits = net(batch["image"].to(device))
                 named = loss_fn(logits, batch["label"].to(device))
                 total = sum(named.values()) / cfg.optim.accumulate
                 total.backward()
                 for n, v in named.items():
                     terms[n] = terms.get(n, 0.0) + float(v) / cfg.optim.accumulate
+            if world > 1:  # the logged terms are the average over the world's micro-batches
+                vec = torch.tensor(list(terms.values()), dtype=torch.float64)
+                torch.distributed.all_reduce(vec)
+                terms = dict(zip(terms, (vec / world).tolist()))
             if cfg.optim.clip_norm:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.clip_norm)
             optim.step()
@@ -234,14 +282,17 @@ def train(cfg: TrainingConfig, run: str | Path, *, resume: bool = False,
             if on_step is not None:
                 on_step(last)
             if pos.step % cfg.train.checkpoint_every == 0 or pos.step == cfg.train.steps:
-                _log(run, logged_upto, rows)
+                if lead:
+                    _log(run, logged_upto, rows)
+                    _save_checkpoint(ckpt, model, optim, pos, cfg)
                 logged_upto, rows = pos.step, []
+        if stopped:
+            if lead:
+                _log(run, logged_upto, rows)
                 _save_checkpoint(ckpt, model, optim, pos, cfg)
-        if stop:
-            _log(run, logged_upto, rows)
-            _save_checkpoint(ckpt, model, optim, pos, cfg)
             raise JobInterrupted(f"interrupted ({stop.name}) after step {pos.step}; checkpoint "
                                  f"in {ckpt}: run the same command with --resume to continue",
                                  exit_code=stop.exit_code)
-    _write_weights(run, model, cfg)
+    if lead:
+        _write_weights(run, model, cfg)
     return last
