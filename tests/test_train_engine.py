@@ -112,3 +112,17 @@ def test_two_ddp_processes_equal_one_with_accumulation(simulated_files, tmp_path
     assert len(params) > 10
     for k in params:  # BatchNorm running statistics differ (DDP broadcasts rank 0's)
         assert wb[k].allclose(wa[k], rtol=1e-4, atol=1e-6), k
+
+
+def test_validation_pass_is_logged(simulated_files, tmp_path):
+    cfg = tmp_path / "v.yaml"
+    text = (CONFIG.replace("steps: 10", "steps: 4, validate_every: 2")
+            .replace("seed: 5}", "seed: 5, validation: %s, validation_events: 2}"))
+    cfg.write_text(text % (simulated_files["sbnd"], simulated_files["sbnd"]))
+    done = subprocess.run([LARSEG, "train", str(cfg), "-o", str(tmp_path / "r")],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    rows = _log(tmp_path / "r")
+    assert [r["val_loss"] == "" for r in rows] == [True, False, True, False]
+    for r in rows[1::2]:
+        assert float(r["val_loss"]) > 0 and 0.0 <= float(r["val_accuracy"]) <= 1.0

@@ -26,11 +26,19 @@ def existing_file(path: Path) -> Path:
 
 @contextmanager
 def progress_bar(description: str, total: int, *, disable: bool = False):
-    """A rich progress bar on stderr; yields a function done(n) that sets how many are done
-    (an absolute count, so work recovered from an interrupted run shows as done)."""
+    """A rich progress bar on stderr; yields a function done(n, status="") that sets how many
+    are done (an absolute count, so work recovered from an interrupted run shows as done) and a
+    short status (a loss, a rate)."""
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), TimeRemainingColumn(), disable=disable,
+                        TimeElapsedColumn(), TimeRemainingColumn(),
+                        TextColumn("{task.fields[status]}"), disable=disable,
                         console=Console(stderr=True))
     with progress:
-        task = progress.add_task(description, total=total)
-        yield lambda n: progress.update(task, completed=n)
+        task = progress.add_task(description, total=total, status="")
+
+        def done(n: int, status: str | None = None) -> None:
+            if status is None:
+                progress.update(task, completed=n)
+            else:
+                progress.update(task, completed=n, status=status)
+        yield done

@@ -29,8 +29,25 @@ def train(
     from .app import console
     from .common import existing_file
 
+    from .common import progress_bar
+
     cfg = load_config(existing_file(config), TrainingConfig, overrides)
-    last = run_training(cfg, output, resume=resume)
+    import time
+
+    t0, first = time.perf_counter(), [None]
+
+    with progress_bar("training", total=cfg.train.steps) as done:
+        def show(row: dict) -> None:
+            if first[0] is None:
+                first[0] = (row["step"], time.perf_counter())
+            s0, ts = first[0]
+            rate = (row["step"] - s0) / (time.perf_counter() - ts) if row["step"] > s0 else 0.0
+            images = rate * cfg.optim.accumulate * cfg.data.batch_size * len(cfg.data.planes)
+            val = (f", val {row['val_loss']:.3f}" if isinstance(row.get("val_loss"), float)
+                   else "")
+            done(row["step"], f"loss {row['loss']:.3f}{val}, {images:.1f} images/s")
+
+        last = run_training(cfg, output, resume=resume, on_step=show)
     console.print(f"trained to step {last.get('step', cfg.train.steps)} "
                   f"(loss {last.get('loss', float('nan')):.4f}); weights in "
                   f"{output / 'model.safetensors'}", soft_wrap=True)

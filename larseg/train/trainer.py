@@ -53,6 +53,8 @@ class DataConfig:
     crop: tuple[int, int] = (256, 256)     # rows, wires after downsampling
     batch_size: int = 1
     seed: int = 0
+    validation: str = ""                   # held-out file, simulated with other seeds
+    validation_events: int = 4             # its first events, at full (downsampled) size
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,7 @@ class OptimConfig:
 class RunConfig:
     steps: int = 100
     checkpoint_every: int = 20
+    validate_every: int = 0                # steps between validation passes (0: none)
     threads: int = 1
     device: str = "cpu"
 
@@ -144,6 +147,41 @@ def _load_checkpoint(path: Path, model, optim, cfg: TrainingConfig) -> Position:
     np.random.set_state(state["rng"]["numpy"])
     random.setstate(state["rng"]["python"])
     return Position(**state["position"])
+
+
+def _validation_set(cfg: TrainingConfig):
+    if not (cfg.train.validate_every and cfg.data.validation):
+        return None
+    from ..data import DenseDataset
+    from ..io import open_events
+
+    path = Path(cfg.data.validation)
+    if not path.is_file():
+        raise LarsegError(f"data.validation: file {path} does not exist")
+    return DenseDataset(open_events(path), planes=cfg.data.planes, target=cfg.data.target,
+                        downsample=cfg.data.downsample, pool="sum", seed=cfg.data.seed,
+                        on_empty="skip")
+
+
+def _validate(model, loss_fn, ds, cfg: TrainingConfig, dense_collate) -> dict[str, float]:
+    """Loss and active-pixel accuracy on the first events of the held-out file (eval mode)."""
+    from .evaluate import _padded_forward
+
+    model.eval()
+    losses, right, total = [], 0, 0
+    with torch.no_grad():
+        for i in range(min(len(ds), cfg.data.validation_events)):
+            batch = dense_collate([ds[i]])
+            if batch is None:
+                continue
+            logits = _padded_forward(model, batch["image"], 2 ** cfg.model.depth)
+            losses.append(float(sum(loss_fn(logits, batch["label"]).values())))
+            active = (batch["image"] > 0) & (batch["label"] >= 0)
+            right += int((logits.argmax(dim=2) == batch["label"])[active].sum())
+            total += int(active.sum())
+    model.train()
+    return {"val_loss": float(np.mean(losses)) if losses else float("nan"),
+            "val_accuracy": right / total if total else float("nan")}
 
 
 def _write_weights(run: Path, model, cfg: TrainingConfig) -> Path:
@@ -236,6 +274,7 @@ def _train(cfg, run, resume, on_step, dense_collate, build, PixelCrossEntropy, r
         (run / "config.yaml").write_text(__import__("yaml").safe_dump(config_to_dict(cfg),
                                                                        sort_keys=False))
     net = model if world == 1 else torch.nn.parallel.DistributedDataParallel(model)
+    held_out = _validation_set(cfg) if lead else None
     per_epoch = len(dataset) // cfg.data.batch_size
     if per_epoch == 0:
         raise LarsegError(f"data.train: {cfg.data.train} holds {len(dataset)} events, fewer "
@@ -267,7 +306,7 @@ def _train(cfg, run, resume, on_step, dense_collate, build, PixelCrossEntropy, r
                 total = sum(named.values()) / cfg.optim.accumulate
                 total.backward()
                 for n, v in named.items():
-                    terms[n] = terms.get(n, 0.0) + float(v) / cfg.optim.accumulate
+                    terms[n] = terms.get(n, 0.0) + float(v.detach()) / cfg.optim.accumulate
             if world > 1:  # the logged terms are the average over the world's micro-batches
                 vec = torch.tensor(list(terms.values()), dtype=torch.float64)
                 torch.distributed.all_reduce(vec)
@@ -278,6 +317,11 @@ def _train(cfg, run, resume, on_step, dense_collate, build, PixelCrossEntropy, r
             optim.zero_grad(set_to_none=True)
             pos.step += 1
             last = {"step": pos.step, "loss": sum(terms.values()), **terms}
+            if held_out is not None:
+                every = cfg.train.validate_every
+                due = pos.step % every == 0 or pos.step == cfg.train.steps
+                last |= (_validate(model, loss_fn, held_out, cfg, dense_collate) if due
+                         else {"val_loss": "", "val_accuracy": ""})
             rows.append(last)
             if on_step is not None:
                 on_step(last)
