@@ -66,3 +66,32 @@ def test_ssnet_categories_and_inverse_frequency():
     for k, n in counts.items():
         np.testing.assert_allclose(w[cat.reshape(-1) == k], 49 / (3 * n))
     assert w.sum() == pytest.approx(49)
+
+
+def test_event_weights_are_the_sum_of_the_schemes_and_reach_the_display(simulated_files,
+                                                                         tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from larseg.data.weights import event_weights
+    from larseg.io import EventFile
+
+    ev = EventFile(simulated_files["microboone"])[0]
+    both = event_weights(ev, "cluster+vertex")
+    for img, w, c, v in zip(ev.planes, both, event_weights(ev, "cluster"),
+                            event_weights(ev, "vertex")):
+        assert len(w) == len(img)
+        np.testing.assert_allclose(w, c + v)
+        assert np.all(w[img.semantic < 0] == 0) and w.max() <= 0.02 + 0.02 + 1e-12
+    mild = event_weights(ev, "mild")[2]
+    np.testing.assert_array_equal(np.unique(mild), np.unique(np.array(SBND_MILD_WEIGHTS)[
+        np.unique(ev.planes[2].cosmic)]))
+    with pytest.raises(ValueError, match="unknown weight scheme"):
+        event_weights(ev, "focal")
+    larseg = str(Path(sys.executable).with_name("larseg"))
+    done = subprocess.run([larseg, "display", str(simulated_files["microboone"]), "--loss-weights",
+                           "cluster+vertex", "-o", str(tmp_path), "--no-html"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "microboone_event0.png").stat().st_size > 10_000

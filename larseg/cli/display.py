@@ -26,6 +26,11 @@ def display(
     zoom: str = typer.Option("", "--zoom",
                              help="'vertex' or 'row0:row1,col0:col1' to zoom (PNG)."),
     html: bool = typer.Option(True, "--html/--no-html", help="Also write the interactive HTML page."),
+    loss_weights: str = typer.Option("", "--loss-weights", metavar="SCHEME",
+                                     help="Add the loss-weight panel the training uses: mild, "
+                                          "image, full (SBND paper, on cosmic labels), cluster, "
+                                          "vertex, cluster+vertex (note 1091, on semantic "
+                                          "labels)."),
     prediction: str = typer.Option("", "--prediction", "-p", metavar="PRODUCER",
                                    help="Overlay a prediction product written by larseg predict "
                                         "(e.g. pred_cosmic), beside the truth of the same labels."),
@@ -43,6 +48,13 @@ def display(
     if fields:
         kwargs["fields"] = tuple(s.strip() for s in fields.split(",") if s.strip())
     zoom_arg = _parse_zoom(zoom)
+    if loss_weights:
+        from ..data.weights import event_weights
+
+        try:
+            kwargs["weights"] = event_weights(ev, loss_weights)
+        except ValueError as e:
+            raise LarsegError(f"file {file}: {e}") from None
     if prediction:
         from ..train.predict import read_prediction
 

@@ -140,3 +140,37 @@ def inverse_frequency_weights(categories: np.ndarray, n_categories: int = 4) -> 
     """Each pixel weighted ∝ 1 / its category's pixel count (the weights sum to the number of
     pixels, every present category carrying an equal share)."""
     return _balanced(np.asarray(categories), n_categories)
+
+
+#: Schemes :func:`event_weights` knows (the display's ``--loss-weights``).
+EVENT_SCHEMES = ("mild", "image", "full", "cluster", "vertex", "cluster+vertex")
+
+
+def event_weights(event, scheme: str) -> list[np.ndarray]:
+    """Per-plane weights (aligned with each plane's pixels) of a scheme, from the event's labels:
+    ``mild`` / ``image`` / ``full`` on the cosmic labels (SBND paper), ``cluster``, ``vertex``,
+    ``cluster+vertex`` on the semantic labels with the instances as clusters (note 1091)."""
+    if scheme not in EVENT_SCHEMES:
+        raise ValueError(f"unknown weight scheme '{scheme}'; choose one of "
+                         f"{', '.join(EVENT_SCHEMES)}")
+    planes = event.planes
+    if scheme in ("mild", "image", "full"):
+        if any(img.cosmic is None for img in planes):
+            raise ValueError(f"event {event.tag}: the '{scheme}' weights need cosmic labels")
+        labels = [img.cosmic.astype(np.int64) for img in planes]
+        if scheme == "mild":
+            return [class_weights(lab, SBND_MILD_WEIGHTS) for lab in labels]
+        return balance_weights(labels, 3, scheme)
+    if any(img.semantic is None or img.instance is None for img in planes):
+        raise ValueError(f"event {event.tag}: the '{scheme}' weights need semantic labels and "
+                         "instances")
+    out = []
+    for img in planes:
+        sem = img.semantic.astype(np.int64)
+        w = np.zeros(len(img))
+        if "cluster" in scheme:
+            w += cluster_weights(np.where(sem >= 0, img.instance, -1))
+        if "vertex" in scheme:
+            w += vertex_weights(img.coords, sem)
+        out.append(w)
+    return out
