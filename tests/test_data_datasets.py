@@ -46,7 +46,7 @@ def test_sparse_item_dtypes_and_target_ranges(events, target, lo, hi):
     assert len(item["coords"]) == 2
     for k, p in zip((2, 0), range(2)):
         img = events[0].planes[k]
-        c, f, y = item["coords"][p], item["features"][p], item["labels"][p]
+        c, f, y = item["coords"][p], item["features"][p], item["label"][p]
         assert c.dtype == torch.int64 and tuple(c.shape) == (len(img), 2)
         assert f.dtype == torch.float32 and tuple(f.shape) == (len(img), 1)
         assert y.dtype == torch.int64 and tuple(y.shape) == (len(img),)
@@ -79,8 +79,8 @@ def test_sparse_collate_layout(events):
                        seed=4)
     items = [ds[i] for i in range(3)]
     batch = sparse_collate(items)
-    coords, feats, labels = batch["coords"][0], batch["features"][0], batch["labels"][0]
-    n = [len(it["labels"][0]) for it in items]
+    coords, feats, labels = batch["coords"][0], batch["features"][0], batch["label"][0]
+    n = [len(it["label"][0]) for it in items]
     assert coords.dtype == torch.int32 and tuple(coords.shape) == (sum(n), 3)
     assert feats.dtype == torch.float32 and tuple(feats.shape) == (sum(n), 1)
     assert labels.dtype == torch.int64 and tuple(labels.shape) == (sum(n),)
@@ -96,7 +96,7 @@ def test_sparse_collate_layout(events):
 
 def test_empty_event_raises_naming_the_event(events):
     ds = SparseDataset([events[0], _faint_event(99)], transform=[AdcMask(10, 300)])
-    assert len(ds[0]["labels"][0]) > 0
+    assert len(ds[0]["label"][0]) > 0
     with pytest.raises(EmptyEventError, match=r"event 1/0/99.*no active pixel") as err:
         ds[1]
     assert isinstance(err.value, InvalidEventError) and err.value.event == "1/0/99"

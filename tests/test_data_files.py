@@ -31,7 +31,7 @@ def test_sparsessnet_crops_from_a_file_are_worker_independent(simulated_files):
     for run in batches:
         assert [len(torch.unique(b["coords"][0][:, 0])) for b in run] == [2, 1]
     for a, b in zip(*batches):
-        for key in ("coords", "features", "labels"):
+        for key in ("coords", "features", "label"):
             assert len(a[key]) == len(b[key])
             for xa, xb in zip(a[key], b[key]):
                 assert len(xa) > 0 and torch.equal(xa, xb)

@@ -1,10 +1,19 @@
 """Batching of dataset items, and a DataLoader factory that wires seeding and collation.
 
-:func:`sparse_collate` gives, per plane, the layout spconv's ``SparseConvTensor`` takes:
-``coords`` (N, 3) int32 [batch, row, column] (its ``indices`` [batch, y, x]), ``features``
-(N, 1) float32, ``labels`` (N,) int64, with ``spatial_shape`` (rows, columns) and
-``batch_size``. Items that a dataset skipped (None) are dropped and counted in ``n_skipped``;
-a batch of skipped items only is None.
+The batch vocabulary, the same for every network:
+
+| key | dense batch | sparse batch (one entry per plane) |
+|---|---|---|
+| ``image`` | (B, P, H, W) float32 ADC | – |
+| ``coords`` | – | (N, 3) int32 [batch, row, column] (spconv's ``indices``) |
+| ``features`` | – | (N, 1) float32 ADC |
+| ``label`` | (B, P, H, W) int64, -1 ignored | (N,) int64, -1 ignored |
+| meta | ``offset``, ``scale``, ``tags``, ``indices``, ``n_skipped`` | ``spatial_shape``, ``batch_size``, ``tags``, ``n_skipped`` |
+
+Per-pixel loss weights (``weight``, same shapes as ``label``) are computed by
+:mod:`larseg.data.weights`; the datasets do not add them yet.
+Items that a dataset skipped (None) are dropped and counted in ``n_skipped``; a batch of skipped
+items only is None.
 """
 
 from __future__ import annotations
@@ -54,9 +63,9 @@ def sparse_collate(batch: Sequence[dict[str, Any] | None]) -> dict[str, Any] | N
             parts.append(torch.cat([col, c.to(torch.int32)], dim=1))
         coords.append(torch.cat(parts) if parts else torch.zeros((0, 3), dtype=torch.int32))
         feats.append(torch.cat([b["features"][p] for b in items]).to(torch.float32))
-        labels.append(torch.cat([b["labels"][p] for b in items]).to(torch.int64))
+        labels.append(torch.cat([b["label"][p] for b in items]).to(torch.int64))
         shapes.append(plane_shapes.pop())
-    return {"coords": coords, "features": feats, "labels": labels, "spatial_shape": shapes,
+    return {"coords": coords, "features": feats, "label": labels, "spatial_shape": shapes,
             "batch_size": len(items), "offset": torch.stack([b["offset"] for b in items]),
             "scale": torch.stack([b["scale"] for b in items]),
             "tags": [b["tag"] for b in items],

@@ -7,7 +7,7 @@ see :mod:`larseg.data.pooling`) -> the user's transforms (numpy, with a generato
 - :class:`DenseDataset` yields ``image`` (P, H, W) float32 and ``label`` (P, H, W) int64
   (multi-plane UResNet of the SBND cosmic tagger; SSNet);
 - :class:`SparseDataset` yields per plane ``coords`` (N, 2) int64 (row, column), ``features``
-  (N, 1) float32 and ``labels`` (N,) int64 (SparseSSNet, sparse backbones); batch them with
+  (N, 1) float32 and ``label`` (N,) int64 (SparseSSNet, sparse backbones); batch them with
   :func:`larseg.data.collate.sparse_collate`.
 
 Events with no active pixel (ADC > 0) in any selected plane after the transforms raise
@@ -160,7 +160,7 @@ class DenseDataset(EventDataset):
 
 class SparseDataset(EventDataset):
     """Sparse planes: lists (one entry per plane) of ``coords`` (N, 2) int64 (row, column),
-    ``features`` (N, 1) float32 ADC and ``labels`` (N,) int64, plus ``shape`` per plane."""
+    ``features`` (N, 1) float32 ADC and ``label`` (N,) int64, plus ``shape`` per plane."""
 
     def to_tensors(self, sample: Sample, index: int) -> dict[str, Any]:
         coords, feats, labels = [], [], []
@@ -168,6 +168,6 @@ class SparseDataset(EventDataset):
             coords.append(torch.from_numpy(np.ascontiguousarray(p.coords, dtype=np.int64)))
             feats.append(torch.from_numpy(p.values.astype(np.float32).reshape(-1, 1)))
             labels.append(torch.from_numpy(target_labels(p, self.target, sample.tag)))
-        return {"coords": coords, "features": feats, "labels": labels,
+        return {"coords": coords, "features": feats, "label": labels,
                 "shape": [p.shape for p in sample.planes], "tag": sample.tag, "index": index,
                 **self._frame(sample)}
