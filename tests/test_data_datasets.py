@@ -176,3 +176,19 @@ def test_bad_arguments_and_missing_labels_are_named(events):
         img.semantic = None
     with pytest.raises(InvalidEventError, match=r"field plane2\.semantic"):
         SparseDataset([ev], planes=(2,), target="track_shower")[0]
+
+
+def test_ssnet_target_adds_the_edge_band(events):
+    ts = DenseDataset(events, planes=(2,), target="track_shower", downsample=2, pool="max")[3]
+    ss = DenseDataset(events, planes=(2,), target="ssnet", downsample=2, pool="max")[3]
+    t, s = ts["label"][0].numpy(), ss["label"][0].numpy()
+    np.testing.assert_array_equal(s[t == 0], 2)     # track
+    np.testing.assert_array_equal(s[t == 1], 3)     # shower
+    # background within 2 pixels (Chebyshev) of a feature is the edge band, the rest background
+    feat = np.argwhere(t >= 0)
+    for r, c in [tuple(x) for x in np.argwhere(s == 1)[:50]]:
+        assert t[r, c] == -1 and np.abs(feat - [r, c]).max(axis=1).min() <= 2
+    for r, c in [tuple(x) for x in np.argwhere(s == 0)[:: max(1, (s == 0).sum() // 50)]]:
+        assert np.abs(feat - [r, c]).max(axis=1).min() > 2
+    with pytest.raises(ValueError, match="needs DenseDataset"):
+        SparseDataset(events, planes=(2,), target="ssnet")

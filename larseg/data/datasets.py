@@ -30,6 +30,7 @@ from .pooling import POOLS, downsample_plane
 from .sample import Sample
 from .seeding import rng_for
 from .targets import check_target, fill_value, target_labels
+from .weights import ssnet_categories
 from .transforms import Transform, as_transform
 
 ON_EMPTY = ("raise", "skip")
@@ -154,6 +155,8 @@ class DenseDataset(EventDataset):
             r, c = p.coords[:, 0], p.coords[:, 1]
             image[k, r, c] = p.values
             label[k, r, c] = target_labels(p, self.target, sample.tag)
+            if self.target == "ssnet":
+                label[k] = ssnet_categories(label[k])
         return {"image": torch.from_numpy(image), "label": torch.from_numpy(label),
                 "tag": sample.tag, "index": index, **self._frame(sample)}
 
@@ -161,6 +164,12 @@ class DenseDataset(EventDataset):
 class SparseDataset(EventDataset):
     """Sparse planes: lists (one entry per plane) of ``coords`` (N, 2) int64 (row, column),
     ``features`` (N, 1) float32 ADC and ``label`` (N,) int64, plus ``shape`` per plane."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.target == "ssnet":
+            raise ValueError("the 'ssnet' target (its edge band is a dense notion) needs "
+                             "DenseDataset")
 
     def to_tensors(self, sample: Sample, index: int) -> dict[str, Any]:
         coords, feats, labels = [], [], []

@@ -6,6 +6,10 @@
   without a label (noise, empty pixels) are -1 and ignored by the loss;
 - ``"track_shower"``: the semantic classes re-classified (note 1091, section 3.2) with
   :func:`larseg.labels.semantic_to_track_shower`; -1 stays -1.
+- ``"ssnet"`` (dense only): SSNet's training categories, background 0, the 2-pixel edge band
+  around features 1, track 2, shower 3 (:func:`larseg.data.weights.ssnet_categories`; every
+  pixel labelled). Its network predicts background / track / shower: the edge band is background
+  with its own loss weight.
 """
 
 from __future__ import annotations
@@ -17,14 +21,16 @@ from ..labels import (COSMIC_NAMES, NO_LABEL, SEMANTIC_NAMES, TRACK_SHOWER_NAMES
                       semantic_to_track_shower)
 from .sample import PlaneArrays
 
-TARGETS = ("cosmic", "semantic", "track_shower")
+TARGETS = ("cosmic", "semantic", "track_shower", "ssnet")
 
 #: label field of the event each target is read from
-SOURCE_FIELD = {"cosmic": "cosmic", "semantic": "semantic", "track_shower": "semantic"}
+SOURCE_FIELD = {"cosmic": "cosmic", "semantic": "semantic", "track_shower": "semantic",
+                "ssnet": "semantic"}
 
 #: class names per target (index = class id)
 CLASS_NAMES = {"cosmic": COSMIC_NAMES, "semantic": SEMANTIC_NAMES,
-               "track_shower": TRACK_SHOWER_NAMES}
+               "track_shower": TRACK_SHOWER_NAMES,
+               "ssnet": ("background", "edge", "track", "shower")}
 
 
 def check_target(target: str) -> str:
@@ -50,6 +56,6 @@ def target_labels(pa: PlaneArrays, target: str, event: str = "?") -> np.ndarray:
         raise InvalidEventError(f"target '{target}' needs '{name}' labels, which this event "
                                 f"does not have", event=event, field=f"plane{pa.plane}.{name}")
     lab = lab.astype(np.int64)
-    if target == "track_shower":
+    if target in ("track_shower", "ssnet"):  # ssnet: the dense dataset adds the edge band
         lab = semantic_to_track_shower(lab)
     return lab
