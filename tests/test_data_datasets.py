@@ -192,3 +192,27 @@ def test_ssnet_target_adds_the_edge_band(events):
         assert np.abs(feat - [r, c]).max(axis=1).min() > 2
     with pytest.raises(ValueError, match="needs DenseDataset"):
         SparseDataset(events, planes=(2,), target="ssnet")
+
+
+def test_instance_targets_one_per_interaction():
+    from larseg.data.targets import instance_targets
+    from larseg.labels import InstanceClass
+    from larseg.sim.simulate import SimulationJob, simulate_event
+
+    ev = simulate_event(SimulationJob("microboone", "cosmics+neutrino", seed=6), 0)
+    groups, classes = ev.interaction_groups()
+    t = instance_targets(ev, 2)
+    img = ev.planes[2]
+    inst = ev.interaction_instance(2)
+    assert len(t) > 5 and len(set(t.group.tolist())) == len(t)
+    assert int((t.classes == InstanceClass.NEUTRINO).sum()) == 1
+    covered = np.zeros(len(img), bool)
+    for k, idx in enumerate(t.pixels):
+        assert np.all(inst[idx] == t.group[k]) and np.all(img.values[idx] >= 10)
+        assert t.classes[k] == classes[t.group[k]]
+        r, c = img.coords[idx, 0], img.coords[idx, 1]
+        np.testing.assert_array_equal(t.boxes[k], [c.min(), r.min(), c.max() + 1, r.max() + 1])
+        assert not covered[idx].any()
+        covered[idx] = True
+    # every pixel ≥ 10 ADC of an interaction is in exactly one mask
+    np.testing.assert_array_equal(covered, (img.values >= 10) & (inst >= 0))
