@@ -95,3 +95,18 @@ def test_event_weights_are_the_sum_of_the_schemes_and_reach_the_display(simulate
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "microboone_event0.png").stat().st_size > 10_000
+
+
+def test_batch_weights_schemes_by_hand():
+    from larseg.data.weights import batch_weights
+
+    label = np.array([[[[0, 0, 0, 1]]], [[[0, 2, -1, 2]]]])      # (B=2, P=1, 1, 4)
+    np.testing.assert_allclose(batch_weights(label, "mild", 3)[0, 0, 0], [1, 1, 1, 1.5])
+    img = batch_weights(label, "image", 3)
+    np.testing.assert_allclose(img[0, 0, 0], [2 / 3, 2 / 3, 2 / 3, 2])   # 4 px, 2 classes
+    np.testing.assert_allclose(img[1, 0, 0], [1.5, 0.75, 0, 0.75])      # 3 px, 2 classes
+    full = batch_weights(label, "full", 3)
+    # batch: 4 background, 1 cosmic, 2 neutrino (7 px, 3 classes): w_c N_c = 7/3
+    np.testing.assert_allclose(full[0, 0, 0], [7 / 12, 7 / 12, 7 / 12, 7 / 3])
+    np.testing.assert_allclose(full[1, 0, 0], [7 / 12, 7 / 6, 0, 7 / 6])
+    np.testing.assert_array_equal(batch_weights(label, "none", 3)[1, 0, 0], [1, 1, 0, 1])

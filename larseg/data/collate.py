@@ -10,8 +10,9 @@ The batch vocabulary, the same for every network:
 | ``label`` | (B, P, H, W) int64, -1 ignored | (N,) int64, -1 ignored |
 | meta | ``offset``, ``scale``, ``tags``, ``indices``, ``n_skipped`` | ``spatial_shape``, ``batch_size``, ``tags``, ``n_skipped`` |
 
-Per-pixel loss weights (``weight``, same shapes as ``label``) are computed by
-:mod:`larseg.data.weights`; the datasets do not add them yet.
+Per-pixel loss weights (``weight``, same shapes as ``label``) come from :mod:`larseg.data.weights`:
+the trainer adds them to each dense batch with its loss scheme (``batch_weights``), and
+``larseg display --loss-weights`` draws the same arrays.
 Items that a dataset skipped (None) are dropped and counted in ``n_skipped``; a batch of skipped
 items only is None.
 """

@@ -174,3 +174,22 @@ def event_weights(event, scheme: str) -> list[np.ndarray]:
             w += vertex_weights(img.coords, sem)
         out.append(w)
     return out
+
+
+#: The SBND paper's loss schemes (section 7): mild class weights, per-image or full balance, none.
+BATCH_SCHEMES = ("mild", "image", "full", "none")
+
+
+def batch_weights(label: np.ndarray, scheme: str, n_classes: int,
+                  per_class: Sequence[float] = SBND_MILD_WEIGHTS) -> np.ndarray:
+    """Weights (same shape) for a dense label batch (B, P, H, W): ``mild`` = ``per_class``,
+    ``image`` = balanced within each plane image of each event, ``full`` = balanced over the whole
+    batch, ``none`` = 1; 0 for ignored pixels."""
+    label = np.asarray(label)
+    if scheme == "mild":
+        return class_weights(label, per_class)
+    if scheme not in BATCH_SCHEMES:
+        raise ValueError(f"unknown loss scheme '{scheme}'; choose one of {', '.join(BATCH_SCHEMES)}")
+    images = [label[b, p] for b in range(label.shape[0]) for p in range(label.shape[1])]
+    out = balance_weights(images, n_classes, scheme)
+    return np.stack(out).reshape(label.shape)

@@ -35,7 +35,7 @@ import numpy as np
 
 from .. import __version__
 from ..data._torch import torch
-from ..data.weights import SBND_MILD_WEIGHTS
+from ..data.weights import SBND_MILD_WEIGHTS, batch_weights
 from ..errors import JobInterrupted, LarsegError
 from ..interrupt import deferred_signals, graceful_stop
 from ..models.uresnet import UResNetConfig
@@ -59,7 +59,10 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    class_weights: tuple[float, ...] = SBND_MILD_WEIGHTS   # SBND paper: 1 / 1.5 / 10
+    # SBND paper, section 7: "mild" class weights 1 / 1.5 / 10 (its baseline), per-image
+    # balance, full (batch) balance, or none
+    scheme: Literal["mild", "image", "full", "none"] = "mild"
+    class_weights: tuple[float, ...] = SBND_MILD_WEIGHTS
 
 
 @dataclass(frozen=True)
@@ -175,7 +178,10 @@ def _validate(model, loss_fn, ds, cfg: TrainingConfig, dense_collate) -> dict[st
             if batch is None:
                 continue
             logits = _padded_forward(model, batch["image"], 2 ** cfg.model.depth)
-            losses.append(float(sum(loss_fn(logits, batch["label"]).values())))
+            weight = torch.from_numpy(batch_weights(batch["label"].numpy(), cfg.loss.scheme,
+                                                    cfg.model.n_classes,
+                                                    cfg.loss.class_weights)).float()
+            losses.append(float(sum(loss_fn(logits, batch["label"], weight).values())))
             active = (batch["image"] > 0) & (batch["label"] >= 0)
             right += int((logits.argmax(dim=2) == batch["label"])[active].sum())
             total += int(active.sum())
@@ -301,8 +307,11 @@ def _train(cfg, run, resume, on_step, dense_collate, build, PixelCrossEntropy, r
                 order = _order(len(dataset), cfg.data.seed, epoch)
                 k = b * cfg.data.batch_size
                 batch = dense_collate([dataset[i] for i in order[k:k + cfg.data.batch_size]])
+                batch["weight"] = torch.from_numpy(batch_weights(
+                    batch["label"].numpy(), cfg.loss.scheme, cfg.model.n_classes,
+                    cfg.loss.class_weights)).float()
                 logits = net(batch["image"].to(device))
-                named = loss_fn(logits, batch["label"].to(device))
+                named = loss_fn(logits, batch["label"].to(device), batch["weight"].to(device))
                 total = sum(named.values()) / cfg.optim.accumulate
                 total.backward()
                 for n, v in named.items():
