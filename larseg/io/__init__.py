@@ -12,7 +12,7 @@
 from .events import (EventFile, EventWriter, PreparedEvent, event_products, open_events,
                      prepare_event, write_events)
 from .larcv3 import Larcv3Reader, Larcv3Writer, open_h5
-from .larcv3_writer import partial_path
+from .identity import partial_path
 from .producers import (MICROBOONE, PRESETS, SBND, ProducerNames, producers_for_detector,
                         resolve_producers)
 from .products import Cluster2D, Image2D, ImageMeta2D, ProductInfo, Sparse2D

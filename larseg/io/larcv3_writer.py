@@ -10,8 +10,10 @@
 - Interrupt-safe: a commit (:meth:`Larcv3Writer.flush`) runs with SIGINT/SIGTERM held back, and
   a commit that fails half-way (disk full) marks the writer broken, so that closing it never
   commits events whose products did not all reach the file. A new ``.partial`` (or the copy of a
-  finished file) is made under a temporary name and renamed once it is a valid HDF5 file.
-- Identity: a writer given ``identity`` (the settings of the job that makes the file) stores it
+  finished file) is made under a temporary name and renamed once it is a valid HDF5 file. Disk
+  space is reserved before a commit writes (:mod:`larseg.io.filesafety`); the groups' rows are
+  buffered and staged by :mod:`larseg.io.staging`.
+- Identity (:mod:`larseg.io.identity`): a writer given ``identity`` (the settings of the job that makes the file) stores it
   as the root attribute ``larseg_job`` and refuses to resume or extend a file whose stored
   identity differs, or that has none (a file larseg's jobs did not write).
 - Never destroys what it did not write: in mode "a" a target that is not HDF5 is refused.
@@ -31,187 +33,21 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ..errors import FileFormatError, FileWriteError, JobMismatchError
+from ..errors import FileFormatError, FileWriteError
 from ..interrupt import deferred_signals
 from . import larcv3_schema as S
-from .appender import ChunkAppender, PreparedAppend
+from .filesafety import close_quietly, freeze, io_reason, release_space, reserve_space
+from .identity import IDENTITY_ATTR, check_identity, partial_path
+from .staging import ProductGroup
 from .rows import _id_extents, _sorted_cluster_voxels, _sorted_voxels, _voxels
 from .products import Cluster2D, Image2D, Sparse2D, metas_to_rows
-
-# The big flat tables: appended chunk by chunk, deflated outside HDF5 (see appender.py).
-_DIRECT_TABLES = ("voxels", "images")
-
-PARTIAL_SUFFIX = ".partial"
-#: Root attribute holding the JSON identity of the job that writes the file.
-IDENTITY_ATTR = "larseg_job"
-
-
-def partial_path(path: str | Path) -> Path:
-    path = Path(path)
-    return path.with_name(path.name + PARTIAL_SUFFIX)
-
 
 def producer_missing(given: dict[str, dict], key: tuple[str, str]) -> bool:
     return key[1] not in given.get(key[0], {})
 
 
-def _reason(e: OSError) -> str:
-    """One line for an I/O error (HDF5's messages span lines and list buffer addresses)."""
-    if e.errno:
-        return f"{os.strerror(e.errno)}, errno {e.errno}"
-    return str(e).splitlines()[0] if str(e) else type(e).__name__
-
-
-def check_identity(path: Path, identity: Mapping[str, object]) -> int:
-    """Refuse a file made by another job, or by no larseg job; returns its complete events."""
-    try:
-        with h5py.File(path, "r") as h5:
-            raw = h5.attrs.get(IDENTITY_ATTR)
-            ev = h5.get(f"{S.EVENTS_GROUP}/{S.EVENT_ID_DATASET}")
-            n = int(ev.shape[0]) if isinstance(ev, h5py.Dataset) else 0
-    except OSError as e:
-        raise FileFormatError(f"file {path} cannot be opened ({e}); start afresh "
-                              "(--overwrite) or remove it") from None
-    if raw is None:
-        raise JobMismatchError(f"file {path} was not written by a larseg job of this kind "
-                               "(it has no job record): refusing to add events to it "
-                               "(--overwrite replaces it)")
-    stored = json.loads(raw)
-    for key in sorted(set(stored) | set(identity)):
-        if stored.get(key) != identity.get(key):
-            raise JobMismatchError(
-                f"file {path} holds events of another job: {key} is "
-                f"{stored.get(key)!r} there, {identity.get(key)!r} here; run the same "
-                "job to resume it, or --overwrite to start afresh")
-    return n
-
-
-def finished_job_events(path: str | Path, identity: Mapping[str, object]) -> int | None:
-    """Events in a finished file of this job (no .partial beside it), else None."""
-    path = Path(path)
-    if partial_path(path).exists() or not path.is_file():
-        return None
-    if not h5py.is_hdf5(path):
-        raise FileFormatError(f"file {path} exists and is not an HDF5 file: refusing to append "
-                              "to it or replace it")
-    return check_identity(path, identity)
-
-
-def _fd(h5: h5py.File) -> int | None:
-    try:
-        return int(h5.id.get_vfd_handle())
-    except Exception:  # noqa: BLE001 - another HDF5 driver: no reservation, no freeze
-        return None
-
-
-def _freeze(h5: h5py.File) -> None:
-    """After a failed write: no byte more reaches the file. HDF5 would otherwise write its
-    half-updated metadata when the file is closed, over the last commit's. The descriptor is
-    pointed at /dev/null (read-only), so every later write fails and is dropped."""
-    fd = _fd(h5)
-    if fd is not None:
-        null = os.open(os.devnull, os.O_RDONLY)
-        try:
-            os.dup2(null, fd)
-        finally:
-            os.close(null)
-
-
-def _close_quietly(h5: h5py.File) -> None:
-    """Close after a failure: an error while closing (disk full again) changes nothing, the
-    last commit is what a resume finds."""
-    try:
-        h5.close()
-    except Exception:  # noqa: BLE001
-        pass
-
-
 def _tmp_path(partial: Path) -> Path:
     return partial.with_name(partial.name + ".tmp")
-
-
-class _Group:
-    """One product group being appended to: its datasets and their current lengths."""
-
-    def __init__(self, h5: h5py.File, ptype: str, producer: str, create: bool) -> None:
-        self.ptype, self.producer = ptype, producer
-        path = S.group_path(ptype, producer)
-        if create:
-            self.group = h5.require_group(S.DATA_GROUP).create_group(S.group_name(ptype, producer))
-            for name, (dtype, chunk) in S.DATASETS[ptype].items():
-                if chunk is not None:  # image2d "images": created with the first images
-                    S.create_dataset(self.group, name, dtype, chunk)
-        else:
-            self.group = h5[path]
-        self.pending: dict[str, list[np.ndarray]] = {name: [] for name in S.DATASETS[ptype]}
-        self.images_chunk: int | None = None  # image2d: pixel count of the first event's images
-        self.length = {name: (self.group[name].shape[0] if name in self.group else 0)
-                       for name in S.DATASETS[ptype]}
-        self.appenders: dict[str, ChunkAppender] = {}
-
-    def next_index(self, name: str) -> int:
-        """Row index the next appended row of ``name`` will get (on disk + pending)."""
-        return self.length[name] + sum(len(r) for r in self.pending[name])
-
-    def add(self, name: str, rows: np.ndarray) -> None:
-        self.pending[name].append(rows)
-
-    def prepare(self) -> int:
-        """Stage the pending rows for :meth:`write` (the big tables deflated now) and return an
-        upper bound of the bytes writing them adds to the file."""
-        self._staged: list[tuple[str, object]] = []
-        total = 0
-        for name, (dtype, _) in S.DATASETS[self.ptype].items():
-            parts = self.pending[name]
-            if not parts:
-                continue
-            rows = np.concatenate(parts) if len(parts) > 1 else parts[0]
-            self.pending[name] = []
-            d = self.group.get(name)
-            if d is None:  # image2d images: created at write time (chunk = first event's pixels)
-                self._staged.append((name, rows))
-                total += (len(rows) + (self.images_chunk or len(rows))) \
-                    * np.dtype(dtype).itemsize + 16384
-                continue
-            if len(rows) == 0:
-                continue
-            if name in _DIRECT_TABLES and ChunkAppender.usable(d):
-                app = self.appenders.get(name)
-                if app is None:
-                    app = self.appenders[name] = ChunkAppender(d)
-                prepared = app.prepare(rows)
-                self._staged.append((name, prepared))
-                total += prepared.nbytes + 512 * len(prepared.chunks) + 8192
-            else:
-                # HDF5 deflates these itself: bound by their size before deflate (deflate adds
-                # a few bytes per chunk to incompressible data), plus the rewritten last chunk
-                itemsize = np.dtype(dtype).itemsize
-                chunk = int(d.chunks[0]) if d.chunks else len(rows)
-                self._staged.append((name, rows))
-                total += (len(rows) + chunk) * itemsize + 512 * (len(rows) // chunk + 2) + 8192
-        return total
-
-    def flush(self) -> None:
-        """Write the pending rows now (no reservation: the writer's commit does that)."""
-        self.prepare()
-        self.write()
-
-    def write(self) -> None:
-        """Write what :meth:`prepare` staged."""
-        for name, item in self._staged:
-            dtype = S.DATASETS[self.ptype][name][0]
-            if name not in self.group:
-                S.create_dataset(self.group, name, dtype, self.images_chunk or len(item))
-            d = self.group[name]
-            n = self.length[name]
-            if isinstance(item, PreparedAppend):
-                self.appenders[name].write(item)
-                self.length[name] = n + item.n_rows
-            elif len(item):
-                d.resize((n + len(item),))
-                d[n:] = item
-                self.length[name] = n + len(item)
-        self._staged = []
 
 
 class Larcv3Writer:
@@ -237,7 +73,7 @@ class Larcv3Writer:
         self.dropped_rows = 0      # product rows of incomplete events cut off on resume
         self._closed = False
         self._broken = False       # a commit failed half-way: never commit again
-        self._groups: dict[tuple[str, str], _Group] = {}
+        self._groups: dict[tuple[str, str], ProductGroup] = {}
         self._pending_ids: list[tuple[int, int, int]] = []
         for p in (self.path, self.partial):
             if p.is_dir():
@@ -263,7 +99,7 @@ class Larcv3Writer:
             except OSError as e:
                 tmp.unlink(missing_ok=True)
                 raise FileWriteError(f"file {self.partial}: cannot copy {copy_of} to append to "
-                                     f"it ({_reason(e)}); {copy_of} is unchanged") from e
+                                     f"it ({io_reason(e)}); {copy_of} is unchanged") from e
             os.replace(tmp, self.partial)
             return self._open_existing()
         # Freed file space is never reused ("aggregate": no free-space manager). Partly filled
@@ -304,26 +140,23 @@ class Larcv3Writer:
         except OSError as e:
             raise FileFormatError(f"file {self.partial} cannot be opened to resume ({e}); "
                                   "start afresh (--overwrite) or remove it") from None
-        fd = _fd(h5)
         try:
-            if fd is not None and hasattr(os, "posix_fallocate"):
-                os.posix_fallocate(fd, h5.id.get_filesize(), 1 << 20)  # room for the cut-back
+            reserve_space(h5, 1 << 20)  # room for the cut-back
         except OSError as e:  # nothing written yet: the file is as it was
             h5.close()
             raise FileWriteError(f"file {self.partial}: cannot resume, no room to write "
-                                 f"({_reason(e)}); the events committed before are kept") from e
+                                 f"({io_reason(e)}); the events committed before are kept") from e
         try:
             self._recover(h5)
-            if fd is not None:
-                os.ftruncate(fd, h5.id.get_filesize())
+            release_space(h5)
         except OSError as e:
             if isinstance(e, FileFormatError):
                 h5.close()
                 raise
-            _freeze(h5)  # a failed write (disk full): nothing more may reach the file
-            _close_quietly(h5)
+            freeze(h5)  # a failed write (disk full): nothing more may reach the file
+            close_quietly(h5)
             raise FileWriteError(f"file {self.partial}: cannot resume, writing failed "
-                                 f"({_reason(e)}); the events committed before are kept") from e
+                                 f"({io_reason(e)}); the events committed before are kept") from e
         except BaseException:
             h5.close()
             raise
@@ -373,7 +206,7 @@ class Larcv3Writer:
                 if d.shape[0] > k:
                     self.dropped_rows += d.shape[0] - k
                     d.resize((k,))
-            self._groups[(ptype, producer)] = _Group(h5, ptype, producer, create=False)
+            self._groups[(ptype, producer)] = ProductGroup(h5, ptype, producer, create=False)
         self.recovered_events = n
         h5.flush()
 
@@ -387,17 +220,17 @@ class Larcv3Writer:
         return self._n_committed + len(self._pending_ids)
 
     # ---------------------------------------------------------------- writing
-    def _group(self, ptype: str, producer: str) -> _Group:
+    def _group(self, ptype: str, producer: str) -> ProductGroup:
         key = (ptype, producer)
         g = self._groups.get(key)
         if g is None:
-            g = self._groups[key] = _Group(self._h5, ptype, producer, create=True)
+            g = self._groups[key] = ProductGroup(self._h5, ptype, producer, create=True)
             for _ in range(self.n_events):  # backfill: one (empty) entry per earlier event
                 self._add_empty(g)
         return g
 
     @staticmethod
-    def _add_empty(g: _Group) -> None:
+    def _add_empty(g: ProductGroup) -> None:
         ext = np.zeros(1, S.EXTENTS_DTYPE)
         ext["first"] = g.next_index(S.CHAINS[g.ptype][0][1])
         g.add("extents", ext)
@@ -449,7 +282,7 @@ class Larcv3Writer:
             if not all(isinstance(c, kind) for c in content):
                 raise TypeError(f"{tag}: {ptype} '{producer}' must be a list of {kind.__name__}")
 
-    def _add_sparse2d(self, g: _Group, projs: list[Sparse2D], what: str) -> None:
+    def _add_sparse2d(self, g: ProductGroup, projs: list[Sparse2D], what: str) -> None:
         ids, vals = [], []
         for p in projs:
             i, v = _sorted_voxels(p.ids, p.values, f"{what}, projection {p.meta.projection_id}")
@@ -465,7 +298,7 @@ class Larcv3Writer:
         if projs:
             g.add("voxels", _voxels(np.concatenate(ids), np.concatenate(vals)))
 
-    def _add_cluster2d(self, g: _Group, projs: list[Cluster2D], what: str) -> None:
+    def _add_cluster2d(self, g: ProductGroup, projs: list[Cluster2D], what: str) -> None:
         ext = np.zeros(1, S.EXTENTS_DTYPE)
         ext["first"], ext["N"] = g.next_index("projection_extents"), len(projs)
         g.add("extents", ext)
@@ -480,13 +313,13 @@ class Larcv3Writer:
             if ids.size:
                 g.add("voxels", _voxels(ids, vals))
 
-    def _add_particle(self, g: _Group, rows: np.ndarray, what: str) -> None:
+    def _add_particle(self, g: ProductGroup, rows: np.ndarray, what: str) -> None:
         ext = np.zeros(1, S.EXTENTS_DTYPE)
         ext["first"], ext["N"] = g.next_index("particles"), len(rows)
         g.add("extents", ext)
         g.add("particles", np.ascontiguousarray(rows))
 
-    def _add_image2d(self, g: _Group, images: list[Image2D], what: str) -> None:
+    def _add_image2d(self, g: ProductGroup, images: list[Image2D], what: str) -> None:
         ext = np.zeros(1, S.EXTENTS_DTYPE)
         ext["first"], ext["N"] = g.next_index("image_extents"), len(images)
         g.add("extents", ext)
@@ -518,15 +351,12 @@ class Larcv3Writer:
                 # written), so that a full disk, a quota or a file-size limit fails here, with
                 # the file as the last commit left it. Once HDF5 has failed a write half-way
                 # through a commit, its metadata on disk can be torn (a file it cannot open)
-                # and closing it can crash; _fail() is the last line of defence.
+                # and closing it can crash; freeze() is the last line of defence.
                 nbytes = sum(g.prepare() for g in self._groups.values())
-                self._reserve(nbytes + (1 << 20))
+                reserve_space(self._h5, nbytes + (1 << 20))
             except OSError as e:
                 self._broken = True  # nothing of this commit was written: close normally
-                raise FileWriteError(
-                    f"file {self.partial}: writing failed ({_reason(e)}); the "
-                    f"{self._n_committed} events committed before are kept: run the same job "
-                    "again to resume") from e
+                raise self._write_failed(e) from e
             try:
                 for g in self._groups.values():
                     g.write()
@@ -537,35 +367,20 @@ class Larcv3Writer:
                 d.resize((n + len(rows),))
                 d[n:] = rows
                 self._h5.flush()
-                self._release_reserve()
-            except OSError as e:  # disk full, quota, I/O error
-                self._fail()
-                raise FileWriteError(
-                    f"file {self.partial}: writing failed ({_reason(e)}); the "
-                    f"{self._n_committed} events committed before are kept: run the same job "
-                    "again to resume") from e
-            except BaseException:
-                self._fail()
+                release_space(self._h5)
+            except BaseException as e:  # disk full, quota, I/O error, or anything else
+                self._broken = True
+                freeze(self._h5)
+                if isinstance(e, OSError):
+                    raise self._write_failed(e) from e
                 raise
             self._pending_ids = []
             self._n_committed = n + len(rows)
 
-    # Disk space and failure handling (the default "sec2" driver: one POSIX file descriptor).
-    def _reserve(self, nbytes: int) -> None:
-        fd = _fd(self._h5)
-        if fd is not None and hasattr(os, "posix_fallocate"):
-            os.posix_fallocate(fd, self._h5.id.get_filesize(), nbytes)
-
-    def _release_reserve(self) -> None:
-        """Give back what the commit did not use (HDF5 itself never trims a file it thinks is
-        already its size)."""
-        fd = _fd(self._h5)
-        if fd is not None:
-            os.ftruncate(fd, self._h5.id.get_filesize())
-
-    def _fail(self) -> None:
-        self._broken = True
-        _freeze(self._h5)
+    def _write_failed(self, e: OSError) -> FileWriteError:
+        return FileWriteError(f"file {self.partial}: writing failed ({io_reason(e)}); the "
+                              f"{self._n_committed} events committed before are kept: run the "
+                              "same job again to resume")
 
     def close(self) -> Path:
         """Write what is buffered, close, and move the file onto the target path."""
@@ -596,7 +411,7 @@ class Larcv3Writer:
 
     def _close_h5(self) -> None:
         self._closed = True
-        _close_quietly(self._h5)
+        close_quietly(self._h5)
 
     def __enter__(self) -> "Larcv3Writer":
         return self

@@ -171,7 +171,7 @@ def simulate_to_file(path: str | Path, job: SimulationJob, n_events: int, *, wor
     from ..errors import JobInterrupted, LarsegError
     from ..interrupt import graceful_stop
     from ..io import EventWriter, producers_for_detector
-    from ..io.larcv3_writer import finished_job_events
+    from ..io.identity import finished_job_events
 
     path = Path(path)
     t0 = time.perf_counter()
