@@ -19,7 +19,6 @@ from ..detectors import Detector, get_detector
 from ..event import Event
 
 
-COMMIT_EVERY = 8
 
 
 @dataclass(frozen=True)
@@ -168,63 +167,39 @@ def simulate_to_file(path: str | Path, job: SimulationJob, n_events: int, *, wor
     keeps. ``on_open(events_in_file, resumed_partial)`` is called once the file is open;
     ``on_event(n)`` with the number of events in the file, then after each new event.
     """
-    from ..errors import JobInterrupted, LarsegError
-    from ..interrupt import graceful_stop
-    from ..io import EventWriter, producers_for_detector
-    from ..io.identity import finished_job_events
+    from ..io import producers_for_detector
+    from ..io.jobs import write_job
 
-    path = Path(path)
     t0 = time.perf_counter()
-    if overwrite:
-        for stale in (path, path.with_name(path.name + ".partial")):
-            if stale.is_file():
-                stale.unlink()
-    identity = job.identity() | ({"first_event": first} if first else {})
-    done = finished_job_events(path, identity)
-    if done is not None and done >= n_events:  # nothing to do: the file is left untouched
-        if done > n_events:
-            raise LarsegError(f"file {path} already holds {done} events of this job, more than "
-                              f"the {n_events} asked")
+    start: int | None = None   # events in the file when it was opened
+    startup = 0.0              # seconds to the first new event
+
+    def opened(n: int, resumed: bool) -> None:
+        nonlocal start
+        start = n
         if on_open is not None:
-            on_open(done, False)
+            on_open(n, resumed)
+
+    def progressed(n: int) -> None:
+        nonlocal startup
+        if not startup and start is not None and n > start:
+            # the first event also loaded (or, once, compiled) the numba kernels
+            startup = time.perf_counter() - t0
+            _mark_kernels_ready()
         if on_event is not None:
-            on_event(done)
-        return SimulationResult(written=0, total=done, seconds=time.perf_counter() - t0,
-                                startup_seconds=0.0, recovered=done, resumed_partial=False)
-    startup = 0.0
-    with graceful_stop() as stop:
-        # Events are committed to the .partial file in batches: a killed job recomputes at most
-        # COMMIT_EVERY - 1 events when resumed, and the writer makes fewer, larger HDF5 calls.
-        with EventWriter(path, producers=producers_for_detector(job.detector), append=True,
-                         buffer_events=COMMIT_EVERY, identity=identity) as writer:
-            start = recovered = writer.n_events
-            if start > n_events:
-                raise LarsegError(f"file {writer.partial} already holds {start} events of this "
-                                  f"job, more than the {n_events} asked")
-            if on_open is not None:
-                on_open(start, writer.resumed_partial)
-            if on_event is not None:
-                on_event(start)
-            # Every event is simulated in a worker process, even with one worker: the signal
-            # handler only sets a flag, and this process, waiting for results, sees it within
-            # 0.1 s and stops the workers, even in the minute a first run spends compiling.
-            for prepared in iter_prepared(job, range(first + start, first + n_events),
-                                          workers=workers,
-                                          stop=stop):
-                writer.write(prepared)
-                if not startup:
-                    # the first event also loaded (or, once, compiled) the numba kernels
-                    startup = time.perf_counter() - t0
-                    _mark_kernels_ready()
-                if on_event is not None:
-                    on_event(writer.n_events)
-            if stop:
-                kept = writer.n_events
-                raise JobInterrupted(
-                    f"interrupted ({stop.name}): {kept} event{'s' if kept != 1 else ''} kept in "
-                    f"{writer.partial}; run the same command to resume",
-                    exit_code=stop.exit_code)
-            total = writer.n_events
-    return SimulationResult(written=total - recovered, total=total,
+            on_event(n)
+
+    def produce(indices: range, stop) -> Iterator:
+        # Every event is simulated in a worker process, even with one worker: the signal
+        # handler only sets a flag, and this process, waiting for results, sees it within
+        # 0.1 s and stops the workers, even in the minute a first run spends compiling.
+        return iter_prepared(job, range(first + indices.start, first + indices.stop),
+                             workers=workers, stop=stop)
+
+    identity = job.identity() | ({"first_event": first} if first else {})
+    out = write_job(path, n_events, producers=producers_for_detector(job.detector),
+                    identity=identity, produce=produce, overwrite=overwrite, on_open=opened,
+                    on_event=progressed)
+    return SimulationResult(written=out.total - out.recovered, total=out.total,
                             seconds=time.perf_counter() - t0, startup_seconds=startup,
-                            recovered=recovered, resumed_partial=writer.resumed_partial)
+                            recovered=out.recovered, resumed_partial=out.resumed_partial)

@@ -4,9 +4,10 @@ The output holds the input's events (ADC, labels where the input has them) plus,
 voxels, sparse2d products ``pred_<target>`` (the predicted class) and
 ``pred_<target>_score_<class>`` (the softmax score of each class). The network runs at the config's
 resolution (``data.downsample``); each full-resolution voxel takes the prediction of the pooled
-pixel it falls in. Writing is atomic and resumable exactly like ``larseg simulate`` (same writer:
-``.partial``, commit markers, job identity = weights' sha256 + input file + config; SIGINT/SIGTERM
-stop at the next event with what is complete kept).
+pixel it falls in. Writing is atomic and resumable exactly like ``larseg simulate``
+(:func:`larseg.io.jobs.write_job`: ``.partial``, commit markers, job identity = weights' sha256 +
+input file + config; SIGINT/SIGTERM stop at the next event with what is complete kept; a finished
+output of the same job is left untouched).
 """
 
 from __future__ import annotations
@@ -18,11 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from ..data._torch import torch
-from ..errors import JobInterrupted, LarsegError
+from ..errors import LarsegError
 from .config import config_to_dict
 from .trainer import TrainingConfig
-
-COMMIT_EVERY = 8
 
 
 def pooled_image(img, factor: int) -> np.ndarray:
@@ -44,8 +43,8 @@ def predict(cfg: TrainingConfig, weights: str | Path, data: str | Path, output: 
             on_event=None) -> int:
     """Predict every event of ``data`` into ``output``; returns the events in the output."""
     from ..data.targets import CLASS_NAMES
-    from ..interrupt import graceful_stop
-    from ..io import EventWriter, open_events, prepare_event, producers_for_detector
+    from ..io import open_events, prepare_event, producers_for_detector
+    from ..io.jobs import write_job
     from ..io.convert import values_product
     from ..models import build
     from .evaluate import _padded_forward, load_weights
@@ -60,49 +59,40 @@ def predict(cfg: TrainingConfig, weights: str | Path, data: str | Path, output: 
     identity = {"kind": "predict", "weights_sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
                 "input": str(Path(data).resolve()),
                 "config": json.dumps(config_to_dict(cfg), sort_keys=True)}
-    producers = getattr(events, "producers", None)
+    detector = events[0].detector.name if len(events) else "unknown"
+    producers = getattr(events, "producers", None) or producers_for_detector(
+        detector if detector != "unknown" else "microboone")
     ds_factor = cfg.data.downsample
-    with graceful_stop() as stop:
-        first_detector = events[0].detector.name if len(events) else "microboone"
-        with EventWriter(output, producers or producers_for_detector(
-                first_detector if first_detector != "unknown" else "microboone"),
-                append=True, buffer_events=COMMIT_EVERY, identity=identity) as writer:
-            start = writer.n_events
-            for i in range(start, len(events)):
-                if stop:
-                    break
-                ev = events[i]
-                prepared = prepare_event(ev, writer.producers)
-                by_plane = {img.plane: img for img in ev.planes}
-                missing = [p for p in cfg.data.planes if p not in by_plane]
-                if missing:
-                    raise LarsegError(f"file {data}, event {ev.tag}: no plane {missing[0]}, "
-                                      f"which the config's data.planes needs")
-                cls, scores = {}, {}
-                image = torch.from_numpy(np.stack([pooled_image(by_plane[p], ds_factor)
-                                                   for p in cfg.data.planes]))[None]
-                with torch.no_grad():
-                    logits = _padded_forward(model, image, 2 ** cfg.model.depth)
-                prob = torch.softmax(logits, dim=2)[0].numpy()  # (P, C, H', W')
-                for k, p in enumerate(cfg.data.planes):
-                    img = by_plane[p]
-                    s = prob[k][:, img.coords[:, 0] // ds_factor, img.coords[:, 1] // ds_factor]
-                    scores[p] = s
-                    cls[p] = s.argmax(axis=0).astype(np.float32)
-                planes = list(cfg.data.planes)
-                prepared.sparse2d[class_producer] = [values_product(by_plane[p], cls[p])
-                                                     for p in planes]
-                for j, prod in enumerate(score_producers):
-                    prepared.sparse2d[prod] = [values_product(by_plane[p], scores[p][j])
-                                               for p in planes]
-                writer.write(prepared)
-                if on_event is not None:
-                    on_event(writer.n_events)
+
+    def produce(indices: range, stop):
+        for i in indices:
             if stop:
-                raise JobInterrupted(f"interrupted ({stop.name}): {writer.n_events} events kept "
-                                     f"in {writer.partial}; run the same command to resume",
-                                     exit_code=stop.exit_code)
-            return writer.n_events
+                return
+            ev = events[i]
+            prepared = prepare_event(ev, producers)
+            by_plane = {img.plane: img for img in ev.planes}
+            missing = [p for p in cfg.data.planes if p not in by_plane]
+            if missing:
+                raise LarsegError(f"file {data}, event {ev.tag}: no plane {missing[0]}, "
+                                  f"which the config's data.planes needs")
+            image = torch.from_numpy(np.stack([pooled_image(by_plane[p], ds_factor)
+                                               for p in cfg.data.planes]))[None]
+            with torch.no_grad():
+                logits = _padded_forward(model, image, 2 ** cfg.model.depth)
+            prob = torch.softmax(logits, dim=2)[0].numpy()  # (P, C, H', W')
+            scores = {}
+            for k, p in enumerate(cfg.data.planes):
+                img = by_plane[p]
+                scores[p] = prob[k][:, img.coords[:, 0] // ds_factor, img.coords[:, 1] // ds_factor]
+            prepared.sparse2d[class_producer] = [
+                values_product(by_plane[p], scores[p].argmax(axis=0)) for p in cfg.data.planes]
+            for j, prod in enumerate(score_producers):
+                prepared.sparse2d[prod] = [values_product(by_plane[p], scores[p][j])
+                                           for p in cfg.data.planes]
+            yield prepared
+
+    return write_job(output, len(events), producers=producers, identity=identity,
+                     produce=produce, on_event=on_event).total
 
 
 def read_prediction(path: str | Path, producer: str, entry: int, event) -> list[np.ndarray]:
