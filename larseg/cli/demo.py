@@ -27,7 +27,8 @@ def demo(
 ) -> None:
     from ..io.summary import summarise_file
     from ..io import EventFile
-    from ..sim.simulate import SimulationJob, default_workers, kernels_ready, simulate_to_file
+    from ..sim.kernel_cache import kernels_ready
+    from ..sim.simulate import SimulationJob, default_workers, simulate_to_file
     from ..viz import render_event_html, render_event_png
     from .common import progress_bar
 

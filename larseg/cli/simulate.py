@@ -43,7 +43,8 @@ def simulate(
     from ..detectors import get_detector
     from ..errors import LarsegError
     from ..sim.generators import get_generator
-    from ..sim.simulate import SimulationJob, default_workers, kernels_ready, simulate_to_file
+    from ..sim.kernel_cache import kernels_ready
+    from ..sim.simulate import SimulationJob, default_workers, simulate_to_file
 
     get_detector(detector)          # fail early, with the list of valid names
     get_generator(generator)

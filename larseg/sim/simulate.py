@@ -17,6 +17,7 @@ import numpy as np
 
 from ..detectors import Detector, get_detector
 from ..event import Event
+from .kernel_cache import mark_kernels_ready
 
 
 
@@ -89,45 +90,6 @@ def default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
-# ------------------------------------------------------------------ first-run compilation
-def _kernel_digest() -> str:
-    """Hash of the sources of every numba kernel (simulation + product conversion)."""
-    import hashlib
-
-    import numba
-
-    root = Path(__file__).parents[1]
-    files = sorted((root / "sim").glob("*.py")) + [root / "io" / "convert.py"]
-    h = hashlib.sha1(numba.__version__.encode())
-    for f in files:
-        h.update(f.read_bytes())
-    return h.hexdigest()[:16]
-
-
-def _warm_stamp() -> Path:
-    return Path(__file__).parent / "__pycache__" / f"kernels_warm.{_kernel_digest()}"
-
-
-def kernels_ready() -> bool:
-    """Whether numba's on-disk cache holds this version's kernels (else the first event of a run
-    compiles them: about a minute on two cores)."""
-    try:
-        return _warm_stamp().exists()
-    except OSError:
-        return False
-
-
-def _mark_kernels_ready() -> None:
-    try:
-        stamp = _warm_stamp()
-        stamp.parent.mkdir(exist_ok=True)
-        for old in stamp.parent.glob("kernels_warm.*"):
-            old.unlink(missing_ok=True)
-        stamp.touch()
-    except OSError:  # read-only install: numba cannot cache either, nothing to remember
-        pass
-
-
 # ------------------------------------------------------------------ whole files
 @dataclass(frozen=True)
 class SimulationResult:
@@ -185,7 +147,7 @@ def simulate_to_file(path: str | Path, job: SimulationJob, n_events: int, *, wor
         if not startup and start is not None and n > start:
             # the first event also loaded (or, once, compiled) the numba kernels
             startup = time.perf_counter() - t0
-            _mark_kernels_ready()
+            mark_kernels_ready()
         if on_event is not None:
             on_event(n)
 

@@ -8,44 +8,21 @@ x, y, z, t, energy, dE/dx, particle id. Both grow by doubling.
 
 from __future__ import annotations
 
-import hashlib
 import math
-from pathlib import Path
 
 import numpy as np
 from numba import njit
 from numba import types as nt
 
+from .kernel_cache import drop_stale
 from .stopping import (ELECTRON_MASS, KAON_MASS, MUON_MASS, NEUTRON_MASS, PI0_MASS, PION_MASS,
                        PROTON_MASS)
 
 _KERNEL_MODULES = ("stack", "decays", "tracks", "showers", "spectra", "scattering", "emphysics",
                    "stopping", "transport")
 
-
-def _drop_stale_kernel_cache() -> None:
-    """Numba's on-disk cache of a function is keyed on its own file only: after an edit of a
-    callee in another module (say tracks.py), the cached event kernel of transport.py would
-    silently run the old code. Keep a hash of all the kernel's sources and drop the cache files
-    of these modules when it changes."""
-    here = Path(__file__).parent
-    cache = here / "__pycache__"
-    try:
-        digest = hashlib.sha1(b"".join((here / f"{m}.py").read_bytes()
-                                       for m in _KERNEL_MODULES)).hexdigest()
-        stamp = cache / "transport_kernel.sha1"
-        if stamp.exists() and stamp.read_text() == digest:
-            return
-        cache.mkdir(exist_ok=True)
-        for m in _KERNEL_MODULES:
-            for f in list(cache.glob(f"{m}.*.nbi")) + list(cache.glob(f"{m}.*.nbc")):
-                f.unlink(missing_ok=True)
-        stamp.write_text(digest)
-    except OSError:   # read-only install or a concurrent worker: numba's own checks remain
-        pass
-
-
-_drop_stale_kernel_cache()
+# a cached kernel compiled against an older callee in another module is dropped
+drop_stale(_KERNEL_MODULES, "transport_kernel.sha1")
 
 # numba signatures: explicit types stop numba from compiling one specialisation per literal
 # argument (a PDG code, a process code...), which multiplied the compile time
