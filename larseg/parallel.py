@@ -116,7 +116,7 @@ def ordered_map(fn: Callable[[Any], Any], items: Sequence, workers: int = 1, *,
             for conn in wait(list(busy), timeout=_POLL_S):
                 index = busy.pop(conn)
                 try:
-                    got, ok, payload = conn.recv()
+                    _, ok, payload = conn.recv()  # a worker answers the task it was sent
                 except (EOFError, OSError):
                     if stop:  # a worker that died of the signal that stops the job
                         return
@@ -128,9 +128,9 @@ def ordered_map(fn: Callable[[Any], Any], items: Sequence, workers: int = 1, *,
                     raise WorkerError(f"worker process {proc.pid} died ({how}) while working "
                                       f"on {describe(items[index])}") from None
                 if not ok:
-                    raise WorkerError(f"{describe(items[got])} failed in a worker process:\n"
+                    raise WorkerError(f"{describe(items[index])} failed in a worker process:\n"
                                       f"{payload.rstrip()}")
-                done[got] = payload
+                done[index] = payload
                 dispatch(conn)
     finally:
         for p in procs:

@@ -45,10 +45,21 @@ def _padded_forward(model, image, multiple: int):
     return model(x)[..., :h, :w]
 
 
+def full_image_batches(model, ds, depth: int, n: int):
+    """(batch, logits) of the first ``n`` items of a dense dataset, one event per batch, whole
+    images (zero-padded to multiples of 2^depth); skipped items are left out. No gradients."""
+    from ..data.collate import dense_collate
+
+    with torch.no_grad():
+        for i in range(min(len(ds), n)):
+            batch = dense_collate([ds[i]])
+            if batch is not None:
+                yield batch, _padded_forward(model, batch["image"], 2 ** depth)
+
+
 def evaluate(cfg: TrainingConfig, weights: str | Path, data: str | Path, out: str | Path,
              max_events: int = 0) -> dict:
     from ..data import DenseDataset
-    from ..data.collate import dense_collate
     from ..data.targets import CLASS_NAMES
     from ..io import open_events
     from ..metrics.segmentation import ConfusionEvaluator
@@ -66,13 +77,8 @@ def evaluate(cfg: TrainingConfig, weights: str | Path, data: str | Path, out: st
     names = list(CLASS_NAMES[cfg.data.target])
     ev = ConfusionEvaluator(names, cfg.data.planes)
     n = len(ds) if max_events <= 0 else min(len(ds), max_events)
-    with torch.no_grad():
-        for i in range(n):
-            batch = dense_collate([ds[i]])
-            if batch is None:
-                continue
-            logits = _padded_forward(model, batch["image"], 2 ** cfg.model.depth)
-            ev.process(batch, logits)
+    for batch, logits in full_image_batches(model, ds, cfg.model.depth, n):
+        ev.process(batch, logits)
     metrics = {"weights": str(weights), "data": str(data), "events": n, **ev.evaluate()}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
     figure = confusion_figure({p: m["normalised_by_truth"] for p, m in metrics["active"].items()},

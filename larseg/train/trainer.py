@@ -166,28 +166,29 @@ def _validation_set(cfg: TrainingConfig):
                         on_empty="skip")
 
 
-def _validate(model, loss_fn, ds, cfg: TrainingConfig, dense_collate) -> dict[str, float]:
-    """Loss and active-pixel accuracy on the first events of the held-out file (eval mode)."""
-    from .evaluate import _padded_forward
+def _weights(batch: dict, cfg: TrainingConfig):
+    """The batch's per-pixel loss weights under the config's scheme (:mod:`larseg.data.weights`)."""
+    return torch.from_numpy(batch_weights(batch["label"].numpy(), cfg.loss.scheme,
+                                          cfg.model.n_classes, cfg.loss.class_weights)).float()
+
+
+def _validate(model, loss_fn, ds, cfg: TrainingConfig) -> dict[str, float]:
+    """Loss and active-pixel accuracy (all planes pooled) on the first events of the held-out
+    file, in eval mode."""
+    from ..metrics.segmentation import ConfusionEvaluator
+    from .evaluate import full_image_batches
 
     model.eval()
-    losses, right, total = [], 0, 0
-    with torch.no_grad():
-        for i in range(min(len(ds), cfg.data.validation_events)):
-            batch = dense_collate([ds[i]])
-            if batch is None:
-                continue
-            logits = _padded_forward(model, batch["image"], 2 ** cfg.model.depth)
-            weight = torch.from_numpy(batch_weights(batch["label"].numpy(), cfg.loss.scheme,
-                                                    cfg.model.n_classes,
-                                                    cfg.loss.class_weights)).float()
-            losses.append(float(sum(loss_fn(logits, batch["label"], weight).values())))
-            active = (batch["image"] > 0) & (batch["label"] >= 0)
-            right += int((logits.argmax(dim=2) == batch["label"])[active].sum())
-            total += int(active.sum())
+    losses = []
+    ev = ConfusionEvaluator(range(cfg.model.n_classes), cfg.data.planes)
+    for batch, logits in full_image_batches(model, ds, cfg.model.depth,
+                                            cfg.data.validation_events):
+        losses.append(float(sum(loss_fn(logits, batch["label"], _weights(batch, cfg)).values())))
+        ev.process(batch, logits)
     model.train()
+    cm = sum(ev.cm["active"].values()) if ev.cm["active"] else np.zeros((1, 1))
     return {"val_loss": float(np.mean(losses)) if losses else float("nan"),
-            "val_accuracy": right / total if total else float("nan")}
+            "val_accuracy": float(np.trace(cm) / cm.sum()) if cm.sum() else float("nan")}
 
 
 def _write_weights(run: Path, model, cfg: TrainingConfig) -> Path:
@@ -307,9 +308,7 @@ def _train(cfg, run, resume, on_step, dense_collate, build, PixelCrossEntropy, r
                 order = _order(len(dataset), cfg.data.seed, epoch)
                 k = b * cfg.data.batch_size
                 batch = dense_collate([dataset[i] for i in order[k:k + cfg.data.batch_size]])
-                batch["weight"] = torch.from_numpy(batch_weights(
-                    batch["label"].numpy(), cfg.loss.scheme, cfg.model.n_classes,
-                    cfg.loss.class_weights)).float()
+                batch["weight"] = _weights(batch, cfg)
                 logits = net(batch["image"].to(device))
                 named = loss_fn(logits, batch["label"].to(device), batch["weight"].to(device))
                 total = sum(named.values()) / cfg.optim.accumulate
@@ -329,7 +328,7 @@ def _train(cfg, run, resume, on_step, dense_collate, build, PixelCrossEntropy, r
             if held_out is not None:
                 every = cfg.train.validate_every
                 due = pos.step % every == 0 or pos.step == cfg.train.steps
-                last |= (_validate(model, loss_fn, held_out, cfg, dense_collate) if due
+                last |= (_validate(model, loss_fn, held_out, cfg) if due
                          else {"val_loss": "", "val_accuracy": ""})
             rows.append(last)
             if on_step is not None:
