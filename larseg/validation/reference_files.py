@@ -169,7 +169,7 @@ def _figure(path: Path, det: str, rows, n: int) -> None:
     ax.set_yticklabels([r[0] for r in rows], fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("value / centre of the band")
-    ax.set_title(f"{det}: larseg ({n} events, blue: their range) vs the public file; "
+    ax.set_title(f"{det}: larseg ({n} events, blue: their range) vs the public file\n"
                  "grey: band, dot: larseg, diamond: the data event", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -15,8 +15,8 @@ from .checks import Check
 _SBND_COSMICS = ("SBND cosmic activity at or above the top of the references (cosmic pixels "
                  "1.4-1.8x the paper's average; passes or fails with the sample): muon flux "
                  "(PDG; ~11 muons per 2.56 ms of possible arrival times) and the e± admixture "
-                 "(3 % of the voxels) ruled out; open: the references' cosmic time window, "
-                 "pixels per muon")
+                 "(< 1 % of the voxels, benchmarks/sbnd_cosmic_sources.py) ruled out; open: "
+                 "the references' cosmic time window, pixels per muon")
 KNOWN_GAPS: dict[str, str] = {
     "sbnd U cosmic voxels": _SBND_COSMICS,
     "sbnd V cosmic voxels": _SBND_COSMICS,
