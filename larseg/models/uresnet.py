@@ -43,6 +43,7 @@ class UResNet(nn.Module):
             self.up.append(ResidualBlock(f << k))
         self.head = nn.Conv2d(f, cfg.n_classes, 1)
         self.pool = nn.MaxPool2d(2)
+        self.size_multiple = 2 ** cfg.depth  # image sides must divide by it
 
     def forward(self, image):
         b, p, h, w = image.shape

@@ -6,6 +6,8 @@ file into it:
 
 - every key must be a field: an unknown key is an error naming the key, the file and the keys
   that exist there (a typo never silently falls back to a default);
+- a section typed as a union of sections (the ``model``) is the one whose ``name`` the file
+  gives (default: the first), so each network keeps its own config dataclass;
 - every value is checked against the field's type (bool, int, float, str, tuples and lists of
   them, ``X | None``, ``Literal[...]``, nested sections) and the error names the key;
 - overrides ``"a.b=c"`` (the CLI's ``--set``) apply after the file, with the same checks; their
@@ -43,12 +45,23 @@ def _coerce(value: Any, tp, where: str) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if dataclasses.is_dataclass(tp):
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"{where} is a section: give a mapping, not {value!r}")
-        return _build(tp, value, where)
-    if origin in (typing.Union, types.UnionType):
+        args = (tp,)  # a section: the same as a choice of one
+    if dataclasses.is_dataclass(tp) or origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
+        named = _named_sections(args)
+        if named:  # a choice of sections (e.g. the model), picked by their ``name``
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{where} is a section: give a mapping, not {value!r}")
+            choice = value.get("name", next(iter(named)))
+            if choice not in named:
+                raise ConfigError(f"{where}.name: unknown '{choice}'; available: "
+                                  f"{', '.join(named)}")
+            return _build(named[choice], value, where)
+        if dataclasses.is_dataclass(tp):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{where} is a section: give a mapping, not {value!r}")
+            return _build(tp, value, where)
         errors = []
         for a in args:
             if a is type(None):
@@ -104,6 +117,21 @@ def _coerce(value: Any, tp, where: str) -> Any:
             raise ConfigError(f"{where} must be a string, got {value!r}")
         return value
     raise ConfigError(f"{where}: unsupported field type {_type_name(tp)}")
+
+
+def _named_sections(args) -> dict[str, type]:
+    """{name: dataclass} when every member of a union is a dataclass with a ``name: str``
+    field and a default (the first is the default choice); else {}."""
+    out = {}
+    for a in args:
+        if a is type(None):
+            continue
+        f = {x.name: x for x in dataclasses.fields(a)} if dataclasses.is_dataclass(a) else {}
+        if "name" not in f or not isinstance(f["name"].default, str) \
+                or typing.get_type_hints(a)["name"] is not str:  # a Literal name is a setting
+            return {}
+        out[f["name"].default] = a
+    return out
 
 
 def _build(schema: type[T], data: Mapping[str, Any], where: str) -> T:

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..data._torch import torch
 from ..errors import LarsegError
-from .trainer import TrainingConfig
+from .trainer import TrainingConfig, size_multiple
 
 
 def load_weights(model, path: str | Path) -> None:
@@ -45,16 +45,18 @@ def _padded_forward(model, image, multiple: int):
     return model(x)[..., :h, :w]
 
 
-def full_image_batches(model, ds, depth: int, n: int):
+def full_image_batches(model, ds, multiple: int, n: int, device=None):
     """(batch, logits) of the first ``n`` items of a dense dataset, one event per batch, whole
-    images (zero-padded to multiples of 2^depth); skipped items are left out. No gradients."""
+    images (zero-padded to multiples of ``multiple``) run on ``device`` (default CPU); skipped
+    items are left out. No gradients."""
     from ..data.collate import dense_collate
 
     with torch.no_grad():
         for i in range(min(len(ds), n)):
             batch = dense_collate([ds[i]])
             if batch is not None:
-                yield batch, _padded_forward(model, batch["image"], 2 ** depth)
+                image = batch["image"] if device is None else batch["image"].to(device)
+                yield batch, _padded_forward(model, image, multiple)
 
 
 def evaluate(cfg: TrainingConfig, weights: str | Path, data: str | Path, out: str | Path,
@@ -72,12 +74,12 @@ def evaluate(cfg: TrainingConfig, weights: str | Path, data: str | Path, out: st
     load_weights(model, weights)
     model.eval()
     ds = DenseDataset(open_events(data), planes=cfg.data.planes, target=cfg.data.target,
-                      downsample=cfg.data.downsample, pool="sum", seed=cfg.data.seed,
+                      downsample=cfg.data.downsample, pool=cfg.data.pool, seed=cfg.data.seed,
                       on_empty="skip")
     names = list(CLASS_NAMES[cfg.data.target])
     ev = ConfusionEvaluator(names, cfg.data.planes)
     n = len(ds) if max_events <= 0 else min(len(ds), max_events)
-    for batch, logits in full_image_batches(model, ds, cfg.model.depth, n):
+    for batch, logits in full_image_batches(model, ds, size_multiple(model), n):
         ev.process(batch, logits)
     metrics = {"weights": str(weights), "data": str(data), "events": n, **ev.evaluate()}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))

@@ -21,16 +21,20 @@ import numpy as np
 from ..data._torch import torch
 from ..errors import LarsegError
 from .config import config_to_dict
-from .trainer import TrainingConfig
+from .trainer import TrainingConfig, size_multiple
 
 
-def pooled_image(img, factor: int) -> np.ndarray:
-    """Dense (rows / factor, wires / factor) float32 image, ADC summed over factor² pixels (as
-    the training data's ``pool="sum"``)."""
+def pooled_image(img, factor: int, pool: str = "mean") -> np.ndarray:
+    """Dense (rows / factor, wires / factor) float32 image, the ADC of factor² pixels pooled as
+    the training data's ``data.pool`` (sum, mean = sum / factor², or max)."""
     h, w = -(-img.meta.n_ticks // factor), -(-img.meta.n_wires // factor)
     out = np.zeros((h, w), dtype=np.float32)
-    np.add.at(out, (img.coords[:, 0] // factor, img.coords[:, 1] // factor), img.values)
-    return out
+    at = (img.coords[:, 0] // factor, img.coords[:, 1] // factor)
+    if pool == "max":
+        np.maximum.at(out, at, img.values)
+        return out
+    np.add.at(out, at, img.values)
+    return out / factor**2 if pool == "mean" else out
 
 
 def prediction_producers(target: str, class_names) -> tuple[str, list[str]]:
@@ -62,7 +66,7 @@ def predict(cfg: TrainingConfig, weights: str | Path, data: str | Path, output: 
     detector = events[0].detector.name if len(events) else "unknown"
     producers = getattr(events, "producers", None) or producers_for_detector(
         detector if detector != "unknown" else "microboone")
-    ds_factor = cfg.data.downsample
+    ds_factor, pool = cfg.data.downsample, cfg.data.pool
 
     def produce(indices: range, stop):
         for i in indices:
@@ -75,10 +79,10 @@ def predict(cfg: TrainingConfig, weights: str | Path, data: str | Path, output: 
             if missing:
                 raise LarsegError(f"file {data}, event {ev.tag}: no plane {missing[0]}, "
                                   f"which the config's data.planes needs")
-            image = torch.from_numpy(np.stack([pooled_image(by_plane[p], ds_factor)
+            image = torch.from_numpy(np.stack([pooled_image(by_plane[p], ds_factor, pool)
                                                for p in cfg.data.planes]))[None]
             with torch.no_grad():
-                logits = _padded_forward(model, image, 2 ** cfg.model.depth)
+                logits = _padded_forward(model, image, size_multiple(model))
             prob = torch.softmax(logits, dim=2)[0].numpy()  # (P, C, H', W')
             scores = {}
             for k, p in enumerate(cfg.data.planes):

@@ -13,16 +13,22 @@ optimiser step takes ``accumulate × N`` micro-batches, rank r the r-th of every
 the gradients, so N processes with ``accumulate`` = a equal one process with a × N (the same
 micro-batches, the same BatchNorm statistics per micro-batch). Rank 0 alone writes.
 
-A checkpoint (``RUN/checkpoint.pt``, written to a temporary file and renamed, signals held back)
-is written every ``train.checkpoint_every`` steps and at the end; ``RUN/log.csv`` has one row per
-step with every loss term; the final weights go to ``RUN/model.safetensors`` with
-``RUN/model.json`` (config, parameter count, sha256). SIGINT/SIGTERM stop the run after the step
-in progress, with a checkpoint.
+A checkpoint (``RUN/checkpoint.pt``, :mod:`larseg.train.checkpoint`) is written every
+``train.checkpoint_every`` steps and at the end; ``RUN/log.csv`` has one row per step with every
+loss term (and TensorBoard files with ``train.tensorboard``, :mod:`larseg.train.logs`); the final
+weights go to ``RUN/model.safetensors`` with ``RUN/model.json`` (config, parameter count,
+sha256). SIGINT/SIGTERM stop the run after the step in progress, with a checkpoint.
+
+Bad data does not end a run: an event that is empty after cropping is skipped and counted (the
+``skipped`` column); a loss that is not finite stops the run with one line naming the step, the
+file and the events of the micro-batch, the last checkpoint left intact.
+
+The runtime options (:mod:`larseg.train.runtime`): ``train.device`` cpu | cuda | auto,
+``train.precision`` fp32 | bf16 | fp16 (autocast), ``train.channels_last``, ``train.compile``.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import os
@@ -37,11 +43,15 @@ from .. import __version__
 from ..data._torch import torch
 from ..data.weights import SBND_MILD_WEIGHTS, batch_weights
 from ..errors import JobInterrupted, LarsegError
-from ..interrupt import deferred_signals, graceful_stop
+from ..interrupt import graceful_stop
 from ..models.uresnet import UResNetConfig
+from . import checkpoint, distributed, optim as optim_lib, runtime
+from .checkpoint import Position
 from .config import config_to_dict
+from .logs import RunLog
 
-CHECKPOINT_FORMAT = 1
+# the model section: one config dataclass per network, chosen by its ``name``
+ModelConfig = UResNetConfig
 
 
 @dataclass(frozen=True)
@@ -49,7 +59,8 @@ class DataConfig:
     train: str = ""                        # larcv3 file (or larcv1 ROOT) with ADC and labels
     planes: tuple[int, ...] = (0, 1, 2)
     target: Literal["cosmic", "semantic", "track_shower"] = "cosmic"
-    downsample: int = 2                    # SBND paper: 50 % resolution (ADC summed)
+    downsample: int = 2                    # SBND paper: 50 % resolution
+    pool: Literal["mean", "sum", "max"] = "mean"  # CosmicTagger averages the ADC of 2×2
     crop: tuple[int, int] = (256, 256)     # rows, wires after downsampling
     batch_size: int = 1
     seed: int = 0
@@ -69,8 +80,14 @@ class LossConfig:
 class OptimConfig:
     name: Literal["rmsprop", "adam", "adamw"] = "rmsprop"  # SBND paper: RMSProp, lr 3e-4
     lr: float = 3e-4
+    weight_decay: float = 0.0
     accumulate: int = 1
     clip_norm: float | None = None
+    schedule: Literal["constant", "cosine", "step"] = "constant"  # SBND paper: constant
+    warmup_steps: int = 0                  # linear warm-up before the schedule
+    min_lr_ratio: float = 0.0              # cosine: the final lr as a fraction of lr
+    step_every: int = 1000                 # step: multiply the lr by step_gamma every N steps
+    step_gamma: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -79,23 +96,25 @@ class RunConfig:
     checkpoint_every: int = 20
     validate_every: int = 0                # steps between validation passes (0: none)
     threads: int = 1
-    device: str = "cpu"
+    device: str = "cpu"                    # cpu | cuda | cuda:N | auto
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    channels_last: bool = False
+    compile: bool = False
+    tensorboard: bool = False
 
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    model: UResNetConfig = field(default_factory=UResNetConfig)
+    model: ModelConfig = field(default_factory=UResNetConfig)
     data: DataConfig = field(default_factory=DataConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: RunConfig = field(default_factory=RunConfig)
 
 
-@dataclass
-class Position:
-    step: int = 0      # optimiser steps done
-    epoch: int = 0
-    batch: int = 0     # micro-batches of this epoch consumed
+def size_multiple(model) -> int:
+    """What the dense network needs image sides to be multiples of (2^levels)."""
+    return int(getattr(model, "size_multiple", 1))
 
 
 def _dataset(cfg: TrainingConfig):
@@ -107,49 +126,14 @@ def _dataset(cfg: TrainingConfig):
         raise LarsegError(f"data.train: file {cfg.data.train or '(none given)'} does not exist")
     return DenseDataset(open_events(path), planes=cfg.data.planes, target=cfg.data.target,
                         transform=[RandomCrop(cfg.data.crop, min_pixels=1)],
-                        downsample=cfg.data.downsample, pool="sum", seed=cfg.data.seed)
-
-
-def _optimizer(cfg: OptimConfig, params):
-    cls = {"rmsprop": torch.optim.RMSprop, "adam": torch.optim.Adam,
-           "adamw": torch.optim.AdamW}[cfg.name]
-    return cls(params, lr=cfg.lr)
+                        downsample=cfg.data.downsample, pool=cfg.data.pool, seed=cfg.data.seed,
+                        on_empty="skip")
 
 
 def _order(n: int, seed: int, epoch: int) -> list[int]:
     g = torch.Generator()
     g.manual_seed(seed * 1_000_003 + epoch)
     return torch.randperm(n, generator=g).tolist()
-
-
-def _save_checkpoint(path: Path, model, optim, pos: Position, cfg: TrainingConfig) -> None:
-    state = {"format": CHECKPOINT_FORMAT, "larseg_version": __version__,
-             "config": config_to_dict(cfg), "model": model.state_dict(),
-             "optimizer": optim.state_dict(), "position": vars(pos).copy(),
-             "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
-                     "python": random.getstate()}}
-    tmp = path.with_name(path.name + ".tmp")
-    with deferred_signals():
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-        (path.parent / "checkpoint.json").write_text(
-            json.dumps({"step": pos.step}))
-
-
-def _load_checkpoint(path: Path, model, optim, cfg: TrainingConfig) -> Position:
-    try:
-        state = torch.load(path, weights_only=False)
-    except Exception as e:  # noqa: BLE001 - a truncated or foreign file
-        raise LarsegError(f"checkpoint {path} cannot be read ({e})") from None
-    if state.get("config") != config_to_dict(cfg):
-        raise LarsegError(f"checkpoint {path} was written with another config: resume with the "
-                          "same config and overrides, or start a new run directory")
-    model.load_state_dict(state["model"])
-    optim.load_state_dict(state["optimizer"])
-    torch.set_rng_state(state["rng"]["torch"])
-    np.random.set_state(state["rng"]["numpy"])
-    random.setstate(state["rng"]["python"])
-    return Position(**state["position"])
 
 
 def _validation_set(cfg: TrainingConfig):
@@ -162,7 +146,7 @@ def _validation_set(cfg: TrainingConfig):
     if not path.is_file():
         raise LarsegError(f"data.validation: file {path} does not exist")
     return DenseDataset(open_events(path), planes=cfg.data.planes, target=cfg.data.target,
-                        downsample=cfg.data.downsample, pool="sum", seed=cfg.data.seed,
+                        downsample=cfg.data.downsample, pool=cfg.data.pool, seed=cfg.data.seed,
                         on_empty="skip")
 
 
@@ -172,7 +156,7 @@ def _weights(batch: dict, cfg: TrainingConfig):
                                           cfg.model.n_classes, cfg.loss.class_weights)).float()
 
 
-def _validate(model, loss_fn, ds, cfg: TrainingConfig) -> dict[str, float]:
+def _validate(model, loss_fn, ds, cfg: TrainingConfig, device) -> dict[str, float]:
     """Loss and active-pixel accuracy (all planes pooled) on the first events of the held-out
     file, in eval mode."""
     from ..metrics.segmentation import ConfusionEvaluator
@@ -181,10 +165,11 @@ def _validate(model, loss_fn, ds, cfg: TrainingConfig) -> dict[str, float]:
     model.eval()
     losses = []
     ev = ConfusionEvaluator(range(cfg.model.n_classes), cfg.data.planes)
-    for batch, logits in full_image_batches(model, ds, cfg.model.depth,
-                                            cfg.data.validation_events):
-        losses.append(float(sum(loss_fn(logits, batch["label"], _weights(batch, cfg)).values())))
-        ev.process(batch, logits)
+    for batch, logits in full_image_batches(model, ds, size_multiple(model),
+                                            cfg.data.validation_events, device):
+        named = loss_fn(logits, batch["label"].to(device), _weights(batch, cfg).to(device))
+        losses.append(float(sum(named.values())))
+        ev.process(batch, logits.cpu())
     model.train()
     cm = sum(ev.cm["active"].values()) if ev.cm["active"] else np.zeros((1, 1))
     return {"val_loss": float(np.mean(losses)) if losses else float("nan"),
@@ -196,7 +181,8 @@ def _write_weights(run: Path, model, cfg: TrainingConfig) -> Path:
 
     path = run / "model.safetensors"
     tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
+    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+              str(tmp))
     os.replace(tmp, path)
     meta = {"config": config_to_dict(cfg), "larseg_version": __version__,
             "parameters": sum(p.numel() for p in model.parameters()),
@@ -205,146 +191,161 @@ def _write_weights(run: Path, model, cfg: TrainingConfig) -> Path:
     return path
 
 
-def _log(run: Path, upto: int, rows: list[dict]) -> None:
-    """Append rows to log.csv, first cutting it back to the steps ≤ ``upto`` (a resumed run
-    repeats the steps after its checkpoint)."""
-    path = run / "log.csv"
-    old = []
-    if path.exists():
-        with path.open() as f:
-            old = [r for r in csv.DictReader(f) if int(r["step"]) <= upto]
-    keys = list((rows or old or [{"step": 0}])[0].keys())
-    tmp = path.with_name("log.csv.tmp")
-    with tmp.open("w", newline="") as f:
-        w = csv.DictWriter(f, keys)
-        w.writeheader()
-        w.writerows(old + rows)
-    os.replace(tmp, path)
-
-
-def _agree(flag: bool, world: int) -> bool:
-    """True on every rank if it is true on any (a stop signal seen by one rank)."""
-    if world == 1:
-        return flag
-    t = torch.tensor([int(flag)])
-    torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
-    return bool(t.item())
-
-
-def _distributed() -> tuple[int, int]:
-    """(rank, world size); joins the process group when launched by torchrun."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not torch.distributed.is_initialized():
-        torch.distributed.init_process_group("gloo")
-    return int(os.environ.get("RANK", "0")), world
-
-
 def train(cfg: TrainingConfig, run: str | Path, *, resume: bool = False,
           on_step=None) -> dict:
-    """Train, checkpointing into ``run``; returns {"step", "loss"} of the last step."""
-    from ..data.collate import dense_collate
-    from ..models import build
-    from ..models.losses import PixelCrossEntropy
-
-    rank, world = _distributed()
+    """Train, checkpointing into ``run``; returns the last step's row (step, loss, terms)."""
+    device = runtime.resolve_device(cfg.train.device)
+    rank, world = distributed.join(device)
     try:
-        return _train(cfg, Path(run), resume, on_step, dense_collate, build, PixelCrossEntropy,
-                      rank, world)
+        return _Trainer(cfg, Path(run), device, rank, world).run(resume, on_step)
     finally:
-        if world > 1 and torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
+        distributed.leave(world)
 
 
-def _train(cfg, run, resume, on_step, dense_collate, build, PixelCrossEntropy, rank, world):
-    lead = rank == 0
-    run.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(cfg.train.threads)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    torch.manual_seed(cfg.data.seed)
-    np.random.seed(cfg.data.seed)
-    random.seed(cfg.data.seed)
-    device = torch.device(cfg.train.device)
-    dataset = _dataset(cfg)
-    model = build(cfg.model).to(device)
-    loss_fn = PixelCrossEntropy(cfg.loss.class_weights).to(device)
-    optim = _optimizer(cfg.optim, model.parameters())
-    ckpt = run / "checkpoint.pt"
-    pos = Position()
-    if resume and ckpt.exists():
-        pos = _load_checkpoint(ckpt, model, optim, cfg)
-    elif (run / "log.csv").exists() and not resume:
-        raise LarsegError(f"run directory {run} holds a run already: --resume to continue it, "
-                          "or give another directory")
-    if world > 1:
-        torch.distributed.barrier()  # every rank has looked at the run directory
-    if lead:
-        (run / "config.yaml").write_text(__import__("yaml").safe_dump(config_to_dict(cfg),
-                                                                       sort_keys=False))
-    net = model if world == 1 else torch.nn.parallel.DistributedDataParallel(model)
-    held_out = _validation_set(cfg) if lead else None
-    per_epoch = len(dataset) // cfg.data.batch_size
-    if per_epoch == 0:
-        raise LarsegError(f"data.train: {cfg.data.train} holds {len(dataset)} events, fewer "
-                          f"than a batch of {cfg.data.batch_size}")
-    rows, last = [], {}
-    logged_upto = pos.step
-    model.train()
-    stopped = False
-    with graceful_stop() as stop:
-        while pos.step < cfg.train.steps:
-            if _agree(bool(stop), world):  # every rank stops at the same step
-                stopped = True
-                break
-            terms: dict[str, float] = {}
-            for _ in range(cfg.optim.accumulate):
-                group = []  # the world's micro-batches of this round: rank r takes the r-th
-                for _ in range(world):
-                    if pos.batch >= per_epoch:
-                        pos.epoch, pos.batch = pos.epoch + 1, 0
-                    group.append((pos.epoch, pos.batch))
-                    pos.batch += 1
-                epoch, b = group[rank]
-                dataset.set_epoch(epoch)
-                order = _order(len(dataset), cfg.data.seed, epoch)
-                k = b * cfg.data.batch_size
-                batch = dense_collate([dataset[i] for i in order[k:k + cfg.data.batch_size]])
-                batch["weight"] = _weights(batch, cfg)
-                logits = net(batch["image"].to(device))
-                named = loss_fn(logits, batch["label"].to(device), batch["weight"].to(device))
-                total = sum(named.values()) / cfg.optim.accumulate
-                total.backward()
-                for n, v in named.items():
-                    terms[n] = terms.get(n, 0.0) + float(v.detach()) / cfg.optim.accumulate
-            if world > 1:  # the logged terms are the average over the world's micro-batches
-                vec = torch.tensor(list(terms.values()), dtype=torch.float64)
-                torch.distributed.all_reduce(vec)
-                terms = dict(zip(terms, (vec / world).tolist()))
-            if cfg.optim.clip_norm:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.clip_norm)
-            optim.step()
-            optim.zero_grad(set_to_none=True)
-            pos.step += 1
-            last = {"step": pos.step, "loss": sum(terms.values()), **terms}
-            if held_out is not None:
-                every = cfg.train.validate_every
-                due = pos.step % every == 0 or pos.step == cfg.train.steps
-                last |= (_validate(model, loss_fn, held_out, cfg) if due
-                         else {"val_loss": "", "val_accuracy": ""})
-            rows.append(last)
-            if on_step is not None:
-                on_step(last)
-            if pos.step % cfg.train.checkpoint_every == 0 or pos.step == cfg.train.steps:
-                if lead:
-                    _log(run, logged_upto, rows)
-                    _save_checkpoint(ckpt, model, optim, pos, cfg)
-                logged_upto, rows = pos.step, []
-        if stopped:
-            if lead:
-                _log(run, logged_upto, rows)
-                _save_checkpoint(ckpt, model, optim, pos, cfg)
-            raise JobInterrupted(f"interrupted ({stop.name}) after step {pos.step}; checkpoint "
-                                 f"in {ckpt}: run the same command with --resume to continue",
-                                 exit_code=stop.exit_code)
-    if lead:
-        _write_weights(run, model, cfg)
-    return last
+class _Trainer:
+    def __init__(self, cfg: TrainingConfig, run: Path, device, rank: int, world: int) -> None:
+        from ..models import build
+        from ..models.losses import PixelCrossEntropy
+
+        self.cfg, self.run_dir, self.device = cfg, run, device
+        self.rank, self.world, self.lead = rank, world, rank == 0
+        run.mkdir(parents=True, exist_ok=True)
+        torch.set_num_threads(cfg.train.threads)
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.manual_seed(cfg.data.seed)
+        np.random.seed(cfg.data.seed)
+        random.seed(cfg.data.seed)
+        if device.type == "cuda" and device.index is None and world > 1:
+            device = self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        self.dataset = _dataset(cfg)
+        model = build(cfg.model).to(device)
+        self.model, forward = runtime.prepare(model, channels_last=cfg.train.channels_last,
+                                              compile=cfg.train.compile)
+        self.loss_fn = PixelCrossEntropy(cfg.loss.class_weights).to(device)
+        self.optim = optim_lib.optimizer(cfg.optim, self.model.parameters())
+        self.sched = optim_lib.scheduler(cfg.optim, self.optim, cfg.train.steps)
+        self.scaler = runtime.grad_scaler(cfg.train.precision, device)
+        self.net = forward if world == 1 else torch.nn.parallel.DistributedDataParallel(forward)
+        self.per_epoch = len(self.dataset) // cfg.data.batch_size
+        if self.per_epoch == 0:
+            raise LarsegError(f"data.train: {cfg.data.train} holds {len(self.dataset)} events, "
+                              f"fewer than a batch of {cfg.data.batch_size}")
+
+    def run(self, resume: bool, on_step) -> dict:
+        cfg, run = self.cfg, self.run_dir
+        ckpt = run / "checkpoint.pt"
+        pos = Position()
+        if resume and ckpt.exists():
+            pos = checkpoint.load(ckpt, cfg, self.model, self.optim, self.sched, self.scaler)
+        elif (run / "log.csv").exists() and not resume:
+            raise LarsegError(f"run directory {run} holds a run already: --resume to continue "
+                              "it, or give another directory")
+        if self.world > 1:
+            torch.distributed.barrier()  # every rank has looked at the run directory
+        log = RunLog(run, cfg.train.tensorboard) if self.lead else None
+        if self.lead:
+            (run / "config.yaml").write_text(
+                __import__("yaml").safe_dump(config_to_dict(cfg), sort_keys=False))
+        held_out = _validation_set(cfg) if self.lead else None
+        rows, last, logged_upto = [], {}, pos.step
+
+        def keep() -> None:
+            nonlocal rows, logged_upto
+            if self.lead:
+                log.write(logged_upto, rows)
+                checkpoint.save(ckpt, cfg, pos, self.model, self.optim, self.sched,
+                                self.scaler)
+            logged_upto, rows = pos.step, []
+
+        self.model.train()
+        try:
+            with graceful_stop() as stop:
+                while pos.step < cfg.train.steps:
+                    if distributed.any_rank(bool(stop), self.world, self.device):
+                        keep()
+                        raise JobInterrupted(
+                            f"interrupted ({stop.name}) after step {pos.step}; checkpoint in "
+                            f"{ckpt}: run the same command with --resume to continue",
+                            exit_code=stop.exit_code)
+                    last = self._step(pos)
+                    if held_out is not None:
+                        every = cfg.train.validate_every
+                        due = pos.step % every == 0 or pos.step == cfg.train.steps
+                        last |= (_validate(self.model, self.loss_fn, held_out, cfg, self.device)
+                                 if due else {"val_loss": "", "val_accuracy": ""})
+                    rows.append(last)
+                    if on_step is not None:
+                        on_step(last)
+                    if pos.step % cfg.train.checkpoint_every == 0 or pos.step == cfg.train.steps:
+                        keep()
+        finally:
+            if log is not None:
+                log.close()
+        if self.lead:
+            _write_weights(run, self.model, cfg)
+        return last
+
+    def _micro_batch(self, pos: Position):
+        """The next micro-batch of this rank (None when all its events were skipped); every
+        rank advances the position by the world's micro-batches of the round."""
+        group = []
+        for _ in range(self.world):
+            if pos.batch >= self.per_epoch:
+                pos.epoch, pos.batch = pos.epoch + 1, 0
+            group.append((pos.epoch, pos.batch))
+            pos.batch += 1
+        epoch, b = group[self.rank]
+        self.dataset.set_epoch(epoch)
+        order = _order(len(self.dataset), self.cfg.data.seed, epoch)
+        k = b * self.cfg.data.batch_size
+        from ..data.collate import dense_collate
+
+        items = [self.dataset[i] for i in order[k:k + self.cfg.data.batch_size]]
+        pos.skipped += sum(item is None for item in items)
+        return dense_collate(items)
+
+    def _null_pass(self) -> None:
+        """A backward pass with zero gradients, for a rank whose micro-batch was all skipped:
+        DDP's gradient all-reduce needs every rank to run one."""
+        cfg = self.cfg
+        shape = (cfg.data.batch_size, len(cfg.data.planes), *cfg.data.crop)
+        image = runtime.to_input(torch.zeros(shape), self.device, cfg.train.channels_last)
+        with runtime.autocast(cfg.train.precision, self.device):
+            (self.net(image).float().sum() * 0.0).backward()
+
+    def _step(self, pos: Position) -> dict:
+        """One optimiser step of ``optim.accumulate`` micro-batches; returns the logged row."""
+        cfg, device = self.cfg, self.device
+        terms: dict[str, float] = {}
+        for _ in range(cfg.optim.accumulate):
+            batch = self._micro_batch(pos)
+            if batch is None:
+                if self.world > 1:
+                    self._null_pass()
+                continue
+            weight = _weights(batch, cfg).to(device)
+            image = runtime.to_input(batch["image"], device, cfg.train.channels_last)
+            with runtime.autocast(cfg.train.precision, device):
+                logits = self.net(image)
+            named = self.loss_fn(logits.float(), batch["label"].to(device), weight)
+            total = sum(named.values())
+            if not torch.isfinite(total):
+                raise LarsegError(
+                    f"step {pos.step + 1}: the loss is {float(total.detach())} on events "
+                    f"{batch['indices'].tolist()} of {cfg.data.train}; lower optim.lr, set "
+                    "optim.clip_norm, or check those events (larseg display)")
+            self.scaler.scale(total / cfg.optim.accumulate).backward()
+            for n, v in named.items():
+                terms[n] = terms.get(n, 0.0) + float(v.detach()) / cfg.optim.accumulate
+        terms = distributed.mean_terms(terms, self.world, device)
+        if cfg.optim.clip_norm:
+            self.scaler.unscale_(self.optim)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.clip_norm)
+        self.scaler.step(self.optim)
+        self.scaler.update()
+        self.optim.zero_grad(set_to_none=True)
+        lr = self.sched.get_last_lr()[0]
+        self.sched.step()
+        pos.step += 1
+        return {"step": pos.step, "loss": sum(terms.values()), **terms, "lr": lr,
+                "skipped": pos.skipped}

@@ -1,0 +1,163 @@
+"""The trainer's options beyond the loop itself: model sections chosen by name, LR schedules,
+mixed precision, channels-last, TensorBoard logs, devices, and bad data (empty events skipped
+and counted, a non-finite loss stopped with one line)."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import numpy as np
+import pytest
+
+from larseg.data._torch import torch
+from larseg.errors import LarsegError
+from larseg.train.config import ConfigError, load_config
+from larseg.train.optim import lr_factor
+from larseg.train.trainer import OptimConfig, TrainingConfig, train
+
+TINY = ["model.filters=2", "model.depth=2", "data.crop=[32, 64]", "train.steps=3",
+        "train.checkpoint_every=3", "optim.name=adam", "optim.lr=1e-3"]
+
+
+def _cfg(path, *extra):
+    return load_config(None, TrainingConfig, [f"data.train={path}", *TINY, *extra])
+
+
+def _rows(run):
+    with (run / "log.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def test_model_section_is_chosen_by_name_and_unknown_names_are_listed():
+    cfg = load_config(None, TrainingConfig, ["model.name=uresnet", "model.depth=3"])
+    assert type(cfg.model).__name__ == "UResNetConfig" and cfg.model.depth == 3
+    with pytest.raises(ConfigError, match=r"model.name: unknown 'resnet'; available: uresnet"):
+        load_config(None, TrainingConfig, ["model.name=resnet"])
+
+
+def test_lr_schedules_by_hand():
+    warm = OptimConfig(schedule="cosine", warmup_steps=4, min_lr_ratio=0.1)
+    assert [lr_factor(warm, 14, s) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    assert lr_factor(warm, 14, 4) == 1.0                         # cosine starts at the top
+    assert lr_factor(warm, 14, 9) == pytest.approx(0.1 + 0.9 * 0.5)  # half way: the middle
+    assert lr_factor(warm, 14, 14) == pytest.approx(0.1)         # and ends at min_lr_ratio
+    step = OptimConfig(schedule="step", step_every=3, step_gamma=0.5)
+    assert [lr_factor(step, 10, s) for s in (0, 2, 3, 6, 9)] == [1, 1, 0.5, 0.25, 0.125]
+    assert lr_factor(OptimConfig(), 10, 7) == 1.0
+
+
+def test_schedule_is_applied_and_logged(simulated_files, tmp_path):
+    cfg = _cfg(simulated_files["sbnd"], "optim.schedule=step", "optim.step_every=1",
+               "optim.step_gamma=0.5")
+    train(cfg, tmp_path / "r")
+    assert [float(r["lr"]) for r in _rows(tmp_path / "r")] == pytest.approx([1e-3, 5e-4, 2.5e-4])
+
+
+def test_bf16_autocast_trains_and_fp16_on_cpu_is_refused(simulated_files, tmp_path):
+    last = train(_cfg(simulated_files["sbnd"], "train.precision=bf16"), tmp_path / "bf16")
+    ref = train(_cfg(simulated_files["sbnd"]), tmp_path / "fp32")
+    assert math.isfinite(last["loss"]) and last["loss"] > 0
+    # the same data and initial weights: bf16 differs from fp32 only by rounding
+    assert last["loss"] == pytest.approx(ref["loss"], rel=0.05)
+    with pytest.raises(LarsegError, match="fp16 autocast is for CUDA; use bf16"):
+        train(_cfg(simulated_files["sbnd"], "train.precision=fp16"), tmp_path / "fp16")
+
+
+def test_channels_last_is_applied_and_changes_nothing_but_the_layout():
+    from larseg.models import build
+    from larseg.train import runtime
+
+    cfg = load_config(None, TrainingConfig, ["model.filters=2", "model.depth=2"])
+    torch.manual_seed(0)
+    plain = build(cfg.model).eval()
+    cl = build(cfg.model).eval()
+    cl.load_state_dict(plain.state_dict())
+    cl, forward = runtime.prepare(cl, channels_last=True, compile=False)
+    conv = cl.down[0].conv1.weight  # (2, 2, 3, 3): the two layouts differ
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    x = torch.rand(1, 3, 32, 64)
+    with torch.no_grad():
+        a = plain(x)
+        b = forward(runtime.to_input(x, torch.device("cpu"), True))
+    assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_tensorboard_log_has_every_term(simulated_files, tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    train(_cfg(simulated_files["sbnd"], "train.tensorboard=true"), tmp_path / "tb")
+    acc = EventAccumulator(str(tmp_path / "tb" / "tensorboard"))
+    acc.Reload()
+    tags = set(acc.Tags()["scalars"])
+    assert {"loss", "cross_entropy", "lr"} <= tags
+    losses = [e.value for e in acc.Scalars("loss")]
+    csv_losses = [float(r["loss"]) for r in _rows(tmp_path / "tb")]
+    assert [e.step for e in acc.Scalars("loss")] == [1, 2, 3]
+    assert losses == pytest.approx(csv_losses, rel=1e-6)
+
+
+def test_devices(simulated_files):
+    from larseg.train.runtime import resolve_device
+
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected
+    if not torch.cuda.is_available():
+        with pytest.raises(LarsegError, match="this torch has no CUDA device"):
+            resolve_device("cuda")
+    with pytest.raises(LarsegError, match="'gpu0' is not a device"):
+        resolve_device("gpu0")
+
+
+def test_non_finite_loss_is_one_line_naming_step_events_and_file(simulated_files, tmp_path):
+    # RMSProp at lr 1e30: the first step throws the weights out of range, the next loss is
+    # not finite
+    cfg = _cfg(simulated_files["sbnd"], "optim.name=rmsprop", "optim.lr=1e30",
+               "train.steps=6", "train.checkpoint_every=1")
+    with pytest.raises(LarsegError) as err:
+        train(cfg, tmp_path / "nan")
+    msg = str(err.value)
+    assert "the loss is nan" in msg or "the loss is inf" in msg
+    assert str(simulated_files["sbnd"]) in msg and "on events [" in msg
+    step = int(msg.split()[1].rstrip(":"))
+    assert 2 <= step <= 6
+    # the checkpoint of the last good step is intact and resumable by step
+    assert len(_rows(tmp_path / "nan")) == step - 1
+
+
+def test_empty_events_are_skipped_and_counted(tmp_path):
+    from larseg.io import write_events
+    from tests.factories import toy_event
+
+    events = [toy_event("sbnd", seed=s, event=s) for s in range(3)]
+    empty = toy_event("sbnd", seed=9, event=9, n_tracks=0)
+    for p in empty.planes:  # nothing at all on any plane (no noise pixels either)
+        p.coords, p.values = np.zeros((0, 2), np.int32), np.zeros(0, np.float32)
+        for name in ("cosmic", "semantic", "instance"):
+            setattr(p, name, np.zeros(0, np.int32))
+    path = tmp_path / "with_empty.h5"
+    write_events(path, events[:2] + [empty] + events[2:])
+    cfg = _cfg(path, "data.seed=3", "train.steps=8", "train.checkpoint_every=8")
+    train(cfg, tmp_path / "r")
+    rows = _rows(tmp_path / "r")
+    assert len(rows) == 8
+    # 8 steps of 1 event over a 4-event file: 2 epochs, the empty event skipped in each
+    assert int(rows[-1]["skipped"]) == 2
+
+
+@pytest.mark.parametrize("pool", ["mean", "sum", "max"])
+def test_predict_pools_the_image_as_the_training_data(pool):
+    """predict builds its whole-image input itself: it must pool as the dataset does."""
+    from larseg.data import DenseDataset
+    from larseg.train.predict import pooled_image
+    from tests.factories import toy_event
+
+    ev = toy_event("sbnd", seed=4)
+    item = DenseDataset([ev], target="cosmic", downsample=2, pool=pool)[0]
+    for k, plane in enumerate(ev.planes):
+        ours = pooled_image(plane, 2, pool)
+        assert ours.shape == tuple(item["image"][k].shape)
+        # equal up to float32 summation order
+        np.testing.assert_allclose(ours, item["image"][k].numpy(), rtol=1e-6, atol=0)
+        assert np.count_nonzero(ours) == np.count_nonzero(item["image"][k].numpy()) > 50
