@@ -32,8 +32,25 @@ def _rows(run):
 def test_model_section_is_chosen_by_name_and_unknown_names_are_listed():
     cfg = load_config(None, TrainingConfig, ["model.name=uresnet", "model.depth=3"])
     assert type(cfg.model).__name__ == "UResNetConfig" and cfg.model.depth == 3
-    with pytest.raises(ConfigError, match=r"model.name: unknown 'resnet'; available: uresnet"):
+    with pytest.raises(ConfigError, match=r"model.name: unknown 'resnet'; available: "
+                                          r"uresnet, cosmic_tagger"):
         load_config(None, TrainingConfig, ["model.name=resnet"])
+    tagger = load_config(None, TrainingConfig, ["model.name=cosmic_tagger"])
+    assert type(tagger.model).__name__ == "CosmicTaggerConfig" and tagger.model.depth == 6
+    with pytest.raises(ConfigError, match="unknown key 'model.deep_blocks'"):  # not a uresnet key
+        load_config(None, TrainingConfig, ["model.deep_blocks=2"])
+
+
+def test_cosmic_tagger_trains_with_the_focal_loss(simulated_files, tmp_path):
+    cfg = load_config(None, TrainingConfig, [
+        f"data.train={simulated_files['sbnd']}", "model.name=cosmic_tagger", "model.filters=2",
+        "data.crop=[64, 128]", "loss.name=focal", "train.steps=2", "train.checkpoint_every=2"])
+    last = train(cfg, tmp_path / "ct")
+    assert last["step"] == 2 and "focal" in last and "cross_entropy" not in last
+    assert math.isfinite(last["focal"]) and last["focal"] > 0
+    import json
+    assert json.loads((tmp_path / "ct" / "model.json").read_text())["config"]["model"][
+        "name"] == "cosmic_tagger"
 
 
 def test_lr_schedules_by_hand():

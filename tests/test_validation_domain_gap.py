@@ -27,6 +27,22 @@ def test_run_lengths_are_runs_of_wires_in_one_row():
     assert sorted(run_lengths(coords).tolist()) == [1.0, 1.0, 3.0]
 
 
+def test_long_tracks_by_hand():
+    from larseg.validation.track_count import long_tracks
+
+    vertical = [(r, 10) for r in range(200)]                 # 200 rows: a track
+    dotted = [(r, 50) for r in range(0, 300, 2)]             # 1-pixel gaps are bridged
+    blob = [(5, 90), (6, 91)]                                # too short to count
+    assert long_tracks(np.array(vertical + dotted + blob), (400, 100)) == 2
+    cross = [(r, r) for r in range(150)] + [(r, 149 - r) for r in range(150)]
+    assert long_tracks(np.array(cross), (400, 400)) == 1    # crossing tracks merge
+    split = [(r, 10) for r in range(100)] + [(r, 10) for r in range(104, 250)]
+    assert long_tracks(np.array(split), (400, 100)) == 2    # a 4-row hole splits
+    assert long_tracks(np.array(split), (400, 100), gap=5) == 1
+    assert long_tracks(np.array(vertical), (400, 100), min_extent=201) == 0
+    assert long_tracks(np.zeros((0, 2), int), (10, 10)) == 0
+
+
 def test_ks_distance_by_hand():
     a, b = np.array([1.0, 2.0, 3.0, 4.0]), np.array([3.0, 4.0, 5.0, 6.0])
     assert ks_distance(a, b) == pytest.approx(0.5)  # at x = 2: F_a = 0.5, F_b = 0

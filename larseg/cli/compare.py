@@ -14,6 +14,7 @@ from .common import console_out, existing_file
 
 @app.command(help=(
     "Compare the images of two or more files plane by plane: pixel counts above 5 / 10 / 50 ADC, "
+    "the number of long tracks (clusters spanning ≥ 100 pixels; cosmic-labelled ones apart), "
     "ADC quantiles (overall and per label class), background fraction, track width across wires "
     "and the charge a wire collects from a track (hit charge), each with a distance to the first "
     "file: the Kolmogorov-Smirnov distance of the distributions, or the relative difference of "

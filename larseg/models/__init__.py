@@ -1,7 +1,8 @@
 """Networks and their losses, built from configs through a small registry.
 
 ``build(cfg)`` returns the ``nn.Module`` the config's ``name`` registers. So far: ``uresnet``, the
-engine's small dense UResNet (:mod:`larseg.models.uresnet`); the papers' networks arrive with
+engine's small dense UResNet (:mod:`larseg.models.uresnet`); ``cosmic_tagger``, the SBND paper's
+multi-plane UResNet (:mod:`larseg.models.cosmic_tagger`); the other papers' networks arrive with
 their issues.
 """
 
@@ -34,6 +35,8 @@ def build(cfg):
 
 def _load() -> None:
     if not _REGISTRY:
+        from .cosmic_tagger import CosmicTagger
         from .uresnet import UResNet
 
         register("uresnet")(UResNet)
+        register("cosmic_tagger")(CosmicTagger)

@@ -44,6 +44,7 @@ from ..data._torch import torch
 from ..data.weights import SBND_MILD_WEIGHTS, batch_weights
 from ..errors import JobInterrupted, LarsegError
 from ..interrupt import graceful_stop
+from ..models.cosmic_tagger import CosmicTaggerConfig
 from ..models.uresnet import UResNetConfig
 from . import checkpoint, distributed, optim as optim_lib, runtime
 from .checkpoint import Position
@@ -51,7 +52,7 @@ from .config import config_to_dict
 from .logs import RunLog
 
 # the model section: one config dataclass per network, chosen by its ``name``
-ModelConfig = UResNetConfig
+ModelConfig = UResNetConfig | CosmicTaggerConfig
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,9 @@ class LossConfig:
     # balance, full (batch) balance, or none
     scheme: Literal["mild", "image", "full", "none"] = "mild"
     class_weights: tuple[float, ...] = SBND_MILD_WEIGHTS
+    # the SBND paper's cross entropy, or its proposed future work, the focal loss
+    name: Literal["cross_entropy", "focal"] = "cross_entropy"
+    focal_gamma: float = 2.0               # Lin et al. 2017
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,15 @@ class TrainingConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: RunConfig = field(default_factory=RunConfig)
+
+
+def loss_function(cfg: LossConfig):
+    """The pixel loss of a ``loss`` section (:mod:`larseg.models.losses`)."""
+    from ..models.losses import PixelCrossEntropy, PixelFocalLoss
+
+    if cfg.name == "focal":
+        return PixelFocalLoss(cfg.class_weights, cfg.focal_gamma)
+    return PixelCrossEntropy(cfg.class_weights)
 
 
 def size_multiple(model) -> int:
@@ -205,7 +218,6 @@ def train(cfg: TrainingConfig, run: str | Path, *, resume: bool = False,
 class _Trainer:
     def __init__(self, cfg: TrainingConfig, run: Path, device, rank: int, world: int) -> None:
         from ..models import build
-        from ..models.losses import PixelCrossEntropy
 
         self.cfg, self.run_dir, self.device = cfg, run, device
         self.rank, self.world, self.lead = rank, world, rank == 0
@@ -221,7 +233,7 @@ class _Trainer:
         model = build(cfg.model).to(device)
         self.model, forward = runtime.prepare(model, channels_last=cfg.train.channels_last,
                                               compile=cfg.train.compile)
-        self.loss_fn = PixelCrossEntropy(cfg.loss.class_weights).to(device)
+        self.loss_fn = loss_function(cfg.loss).to(device)
         self.optim = optim_lib.optimizer(cfg.optim, self.model.parameters())
         self.sched = optim_lib.scheduler(cfg.optim, self.optim, cfg.train.steps)
         self.scaler = runtime.grad_scaler(cfg.train.precision, device)

@@ -2,11 +2,12 @@
 
 What a network trained on one set would notice on another: how many pixels pass the usual
 thresholds, the ADC distribution (overall and per label class when labels exist), the fraction of
-background (noise) pixels, how wide tracks are across wires, and how much charge a wire collects
-from a track (the "hit" charge: consecutive rows above threshold on one wire, summed, whose median
-is the MIP's charge per wire on a cosmic-dominated image). Each statistic gets a distance: the
-Kolmogorov–Smirnov distance between the two distributions (0 = same, 1 = disjoint), or for a
-per-event count the relative difference of the medians.
+background (noise) pixels, how many long tracks an image holds
+(:mod:`larseg.validation.track_count`), how wide tracks are across wires, and how much charge a
+wire collects from a track (the "hit" charge: consecutive rows above threshold on one wire,
+summed, whose median is the MIP's charge per wire on a cosmic-dominated image). Each statistic
+gets a distance: the Kolmogorov–Smirnov distance between the two distributions (0 = same,
+1 = disjoint), or for a per-event count the relative difference of the medians.
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ import numpy as np
 
 from ..event import Event
 from ..labels import CosmicLabel
+from .track_count import long_tracks
 
 #: Thresholds (ADC) at which pixels are counted: SBND's zero suppression, the networks' cut.
 COUNT_THRESHOLDS = (5.0, 10.0, 50.0)
 _PLANE_NAMES = ("U", "V", "Y")
+TRACKS = "long tracks ≥ 100 px (median per event)"
+COSMIC_TRACKS = "long cosmic-labelled tracks (median per event)"
 
 
 @dataclass
@@ -36,6 +40,8 @@ class PlaneSample:
     background_fraction: list[float] = field(default_factory=list)
     hit_charge: list[np.ndarray] = field(default_factory=list)
     run_length: list[np.ndarray] = field(default_factory=list)
+    tracks: list[int] = field(default_factory=list)          # long clusters per event
+    cosmic_tracks: list[int] = field(default_factory=list)   # the same, cosmic-labelled pixels
 
     def array(self, name: str) -> np.ndarray:
         parts = getattr(self, name)
@@ -84,8 +90,12 @@ def accumulate(events: Sequence[Event] | object, threshold: float = 10.0,
             s.adc.append(v[sel].astype(np.float64))
             s.hit_charge.append(hits(img.coords[sel], v[sel]))
             s.run_length.append(run_lengths(img.coords[sel]))
+            shape = (img.meta.n_ticks, img.meta.n_wires)
+            s.tracks.append(long_tracks(img.coords[sel], shape))
             if img.cosmic is not None and sel.any():
                 lab = img.cosmic[sel]
+                s.cosmic_tracks.append(long_tracks(img.coords[sel][lab == CosmicLabel.COSMIC],
+                                                   shape))
                 s.background_fraction.append(float((lab == CosmicLabel.BACKGROUND).mean()))
                 for code, name in ((1, "cosmic"), (2, "neutrino")):
                     s.adc_by_class.setdefault(name, []).append(v[sel][lab == code])
@@ -115,6 +125,9 @@ def statistics(s: PlaneSample) -> dict[str, float]:
     out.update({"ADC median": _q(adc, 50), "ADC 90th percentile": _q(adc, 90),
                 "hit charge median (ADC per wire)": _q(hc, 50),
                 "track width across wires (mean run)": float(rl.mean()) if rl.size else float("nan")})
+    out[TRACKS] = float(np.median(s.tracks)) if s.tracks else float("nan")
+    if s.cosmic_tracks:
+        out[COSMIC_TRACKS] = float(np.median(s.cosmic_tracks))
     if s.background_fraction:
         out["background fraction"] = float(np.mean(s.background_fraction))
     for name, parts in s.adc_by_class.items():
@@ -134,6 +147,11 @@ def distances(a: PlaneSample, b: PlaneSample) -> dict[str, float]:
                                                         b.array("hit_charge"))
     d["track width across wires (mean run)"] = ks_distance(a.array("run_length"),
                                                            b.array("run_length"))
+    for key, name in ((TRACKS, "tracks"), (COSMIC_TRACKS, "cosmic_tracks")):
+        ma, mb = getattr(a, name), getattr(b, name)
+        if ma and mb:
+            ma, mb = float(np.median(ma)), float(np.median(mb))
+            d[key] = abs(ma - mb) / max(ma, mb, 1e-9)
     return d
 
 
