@@ -2,8 +2,9 @@
 
 ``build(cfg)`` returns the ``nn.Module`` the config's ``name`` registers. So far: ``uresnet``, the
 engine's small dense UResNet (:mod:`larseg.models.uresnet`); ``cosmic_tagger``, the SBND paper's
-multi-plane UResNet (:mod:`larseg.models.cosmic_tagger`); the other papers' networks arrive with
-their issues.
+multi-plane UResNet (:mod:`larseg.models.cosmic_tagger`); ``sparse_ssnet``, MicroBooNE note 1091's
+submanifold sparse UResNet, one network per plane (:mod:`larseg.models.sparse_ssnet`); the other
+papers' networks arrive with their issues.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ def build(cfg):
 def _load() -> None:
     if not _REGISTRY:
         from .cosmic_tagger import CosmicTagger
+        from .sparse_ssnet import SparseSSNet
         from .uresnet import UResNet
 
         register("uresnet")(UResNet)
         register("cosmic_tagger")(CosmicTagger)
+        register("sparse_ssnet")(SparseSSNet)

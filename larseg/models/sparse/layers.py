@@ -1,0 +1,61 @@
+"""Layers that act on a sparse tensor's features only (BatchNorm, activation, 1×1 linear), and
+the one weight layout and initialisation that every backend's convolutions share.
+
+Convolution weights are (C_out, kh, kw, C_in) ("KRSC", spconv 2.x's layout), with an optional
+bias (C_out): a state dict saved on one backend loads into the other unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ...data._torch import torch
+from .tensor import SparseTensor
+
+nn = torch.nn
+
+
+def conv_weight_shape(c_in: int, c_out: int, kernel: int) -> tuple[int, int, int, int]:
+    return (c_out, kernel, kernel, c_in)
+
+
+@torch.no_grad()
+def init_conv_(weight: torch.Tensor, bias: torch.Tensor | None) -> None:
+    """torch's Conv2d default (uniform in ±1/sqrt(fan_in)), fan_in = kh·kw·C_in, so that one seed
+    gives the same network on every backend."""
+    bound = 1.0 / math.sqrt(weight[0].numel())
+    weight.uniform_(-bound, bound)
+    if bias is not None:
+        bias.uniform_(-bound, bound)
+
+
+class SparseBatchNorm(nn.BatchNorm1d):
+    """BatchNorm over the active sites of the whole batch (the inactive ones do not exist)."""
+
+    def forward(self, x: SparseTensor) -> SparseTensor:  # type: ignore[override]
+        return x.with_features(super().forward(x.features))
+
+
+class SparseLeakyReLU(nn.LeakyReLU):
+    def forward(self, x: SparseTensor) -> SparseTensor:  # type: ignore[override]
+        return x.with_features(super().forward(x.features))
+
+
+class SparseLinear(nn.Linear):
+    """A 1×1 convolution: the same map on every active site (heads, shortcut projections). It
+    needs no neighbours, so it is the same module on every backend."""
+
+    def forward(self, x: SparseTensor) -> SparseTensor:  # type: ignore[override]
+        return x.with_features(super().forward(x.features))
+
+
+class BatchNormAct(nn.Module):
+    """BatchNorm then LeakyReLU, as after every convolution of the dense blocks."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.bn = SparseBatchNorm(channels)
+        self.act = SparseLeakyReLU()
+
+    def forward(self, x: SparseTensor) -> SparseTensor:
+        return self.act(self.bn(x))
