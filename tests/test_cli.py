@@ -20,7 +20,7 @@ def test_help_lists_every_verb():
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
     for verb in ("info", "display", "simulate", "validate-physics", "bench", "demo", "train",
-                 "evaluate", "predict"):
+                 "evaluate", "predict", "export", "compare"):
         assert verb in result.output
 
 
@@ -138,3 +138,15 @@ def test_display_event_out_of_range(simulated_files, tmp_path):
     proc = subprocess.run(LARSEG + ["display", str(simulated_files["sbnd"]), "--event", "7",
                                     "--output", str(tmp_path)], capture_output=True, text=True)
     assert proc.returncode == 1 and "3 events" in proc.stderr
+
+
+def test_error_lines_are_plain_text_not_markup(tmp_path):
+    """A message with brackets (pip extras) is printed as it is."""
+    import subprocess
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("train: {tensorboard: [yes]}\n")
+    done = subprocess.run([*LARSEG, "train", str(cfg), "-o", str(tmp_path / "r")],
+                          capture_output=True, text=True)
+    assert done.returncode == 1
+    assert "train.tensorboard must be true or false, got [True]" in done.stderr, done.stderr

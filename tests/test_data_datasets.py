@@ -216,3 +216,51 @@ def test_instance_targets_one_per_interaction():
         covered[idx] = True
     # every pixel ≥ 10 ADC of an interaction is in exactly one mask
     np.testing.assert_array_equal(covered, (img.values >= 10) & (inst >= 0))
+
+
+def test_reading_only_the_fields_a_target_needs(simulated_files):
+    import numpy as np
+    import pytest
+
+    from larseg.io import EventFile
+
+    path = simulated_files["sbnd"]
+    full, lean = EventFile(path)[1], EventFile(path, fields=["cosmic"])[1]
+    for a, b in zip(full.planes, lean.planes):
+        assert np.array_equal(a.coords, b.coords) and np.array_equal(a.values, b.values)
+        assert np.array_equal(a.cosmic, b.cosmic)
+        assert b.semantic is None and b.instance is None
+    assert lean.particles == [] and full.particles
+    with pytest.raises(ValueError, match=r"unknown product fields \['cosmics'\]"):
+        EventFile(path, fields=["cosmics"])
+
+
+def test_cached_dataset_reads_each_event_once_and_gives_the_same_items(simulated_files):
+    import torch
+
+    from larseg.data import DenseDataset, RandomCrop
+    from larseg.io import EventFile
+
+    class CountingEvents(list):  # a real in-memory Sequence of Events that counts its reads
+        reads = 0
+
+        def __getitem__(self, i):
+            CountingEvents.reads += 1
+            return super().__getitem__(i)
+
+    events = CountingEvents(EventFile(simulated_files["sbnd"], fields=["cosmic"]))
+    kw = dict(target="cosmic", downsample=2, pool="mean", seed=3,
+              transform=[RandomCrop((64, 64), min_pixels=1)])
+    plain, cached = DenseDataset(events, **kw), DenseDataset(events, cache=True, **kw)
+    for epoch in range(3):
+        plain.set_epoch(epoch)
+        cached.set_epoch(epoch)
+        for i in range(len(events)):
+            a, b = plain[i], cached[i]
+            assert torch.equal(a["image"], b["image"]) and torch.equal(a["label"], b["label"])
+    CountingEvents.reads = 0
+    for epoch in range(3, 5):
+        cached.set_epoch(epoch)
+        for i in range(len(events)):
+            cached[i]
+    assert CountingEvents.reads == 0  # every event came from the cache

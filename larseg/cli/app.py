@@ -13,6 +13,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ..errors import JobInterrupted, LarsegError
 
@@ -39,7 +40,7 @@ def _global_options(
 
 def fail(message: str, code: int = 1) -> None:
     """Print one error line and exit non-zero."""
-    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    console.print(f"[bold red]error:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -54,7 +55,7 @@ def main() -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except JobInterrupted as exc:
-        console.print(f"[yellow]{exc}[/]", highlight=False, soft_wrap=True)
+        console.print(f"[yellow]{escape(str(exc))}[/]", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):
         console.print("[yellow]interrupted[/]")
@@ -64,13 +65,15 @@ def main() -> None:
         if show is not None:
             show()
         else:
-            console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         sys.exit(getattr(exc, "exit_code", 2))
     except Exception as exc:  # noqa: BLE001 - the one place that turns errors into a line
         if _state["debug"]:
             raise
         kind = "" if isinstance(exc, LarsegError) else f"{type(exc).__name__}: "
-        console.print(f"[bold red]error:[/] {kind}{exc}", highlight=False, soft_wrap=True)
+        # messages are plain text: "pip install 'larseg[ray]'" must not read as rich markup
+        console.print(f"[bold red]error:[/] {kind}{escape(str(exc))}", highlight=False,
+                      soft_wrap=True)
         if not isinstance(exc, LarsegError):
             console.print("(run with --debug for the traceback)", style="dim")
         sys.exit(1)

@@ -1,11 +1,14 @@
-"""Verbs of the networks: train, evaluate, predict (the engine, with its small UResNet so far)."""
+"""Verbs of the networks: train, evaluate, predict, export (the engine, with its small UResNet
+so far)."""
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 
 import typer
 
+from ..errors import LarsegError
 from .app import app
 
 
@@ -54,15 +57,22 @@ def train(
 
 
 @app.command(help=(
-    "Evaluate trained weights on a file: every event at the config's resolution, per plane "
-    "confusion matrices over all labelled and over active (ADC > 0) pixels, accuracy, IoU per "
-    "class and mean IoU. Writes OUTPUT/metrics.json, OUTPUT/report.md and OUTPUT/confusion.png."
-    "\n\nExample: larseg evaluate runs/a/config.yaml --weights runs/a/model.safetensors "
-    "--data heldout.h5 -o runs/a/eval"))
+    "Evaluate trained weights on one or more files: every event at the config's resolution, "
+    "per plane confusion matrices over all labelled and over active (ADC > 0) pixels, accuracy, "
+    "IoU per class and mean IoU. For the cosmic tagger (target cosmic) also the SBND paper's "
+    "Table 2 (accuracy, non-background accuracy, cosmic / neutrino / mean IoU), its event "
+    "selection (efficiency for nue CC, numu CC, NC; rejection of cosmic-only events: give a "
+    "cosmics file as a second --data) and IoU against neutrino energy. Writes "
+    "OUTPUT/metrics.json, OUTPUT/report.md and its pictures.\n\n"
+    "Example: larseg evaluate runs/a/config.yaml --weights runs/a/model.safetensors "
+    "--data heldout.h5 --data heldout_cosmics.h5 -o runs/a/eval"))
 def evaluate(
     config: Path = typer.Argument(..., help="The config the weights were trained with (YAML)."),
-    weights: Path = typer.Option(..., "--weights", "-w", help="model.safetensors of a run."),
-    data: Path = typer.Option(..., "--data", "-d", help="larcv3 (or larcv1 ROOT) file."),
+    weights: Path = typer.Option(..., "--weights", "-w",
+                                 help="model.safetensors of a run, or the name of shipped "
+                                      "weights."),
+    data: list[Path] = typer.Option(..., "--data", "-d",
+                                    help="larcv3 (or larcv1 ROOT) file; repeat for more."),
     output: Path = typer.Option(Path("evaluation"), "--output", "-o", help="Output directory."),
     overrides: list[str] = typer.Option([], "--set", help="Override a config key: a.b=value."),
     max_events: int = typer.Option(0, "--max-events", "-n", min=0, help="0: every event."),
@@ -74,10 +84,18 @@ def evaluate(
     from .common import existing_file
 
     cfg = load_config(existing_file(config), TrainingConfig, overrides)
-    m = run_evaluation(cfg, weights, existing_file(data), output, max_events)
+    m = run_evaluation(cfg, weights, [existing_file(d) for d in data], output, max_events)
     for plane, s in m["active"].items():
         console.print(f"plane {plane}: active-pixel accuracy {s['accuracy']:.4f}, "
                       f"mean IoU {s['mean_iou']:.4f}")
+    if "cosmic_tagger" in m:
+        t = m["cosmic_tagger"]["table2"]["all planes"]
+        sel = m["cosmic_tagger"]["selection"]
+        console.print(f"all planes: non-background accuracy {t['non_background_accuracy']:.3f}, "
+                      f"cosmic IoU {t['cosmic_iou']:.3f}, neutrino IoU {t['neutrino_iou']:.3f}; "
+                      "selection efficiency " + ", ".join(
+                          f"{c} {e:.2f}" for c, e in sel["efficiency"].items())
+                      + f"; cosmic-only rejection {sel['rejection']:.2f}", soft_wrap=True)
     console.print(f"wrote {output / 'report.md'}")
 
 
@@ -87,15 +105,30 @@ def evaluate(
     "pred_<target>_score_<class> (softmax scores). Atomic and resumable like simulate (Ctrl-C "
     "keeps what is complete; the same command resumes). Show them with "
     "larseg display OUT --prediction pred_<target>.\n\n"
+    "With --ray ADDRESS the events are cut into blocks of --shard-size, one Ray task each "
+    "('local': a local instance with --workers CPUs): -o is then a directory of shard files "
+    "plus manifest.json, which together equal the single-machine output event by event "
+    "(pip install 'larseg\\[ray]'; on a cluster every node must see the weights and the file "
+    "at the same path).\n\n"
     "Example: larseg predict runs/a/config.yaml --weights runs/a/model.safetensors data.h5 "
-    "-o data_pred.h5"))
+    "-o data_pred.h5\n\n"
+    "Example: larseg predict runs/a/config.yaml -w runs/a/model.safetensors big.h5 "
+    "-o big_pred --ray local --workers 2 --shard-size 50"))
 def predict(
     config: Path = typer.Argument(..., help="The config the weights were trained with (YAML)."),
     file: Path = typer.Argument(..., help="larcv3 (or larcv1 ROOT) file to run on."),
-    weights: Path = typer.Option(..., "--weights", "-w", help="model.safetensors of a run."),
+    weights: Path = typer.Option(..., "--weights", "-w",
+                                 help="model.safetensors of a run, or the name of shipped "
+                                      "weights."),
     output: Path = typer.Option(..., "--output", "-o", help="larcv3 file to write."),
     overrides: list[str] = typer.Option([], "--set", help="Override a config key: a.b=value."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    ray: str = typer.Option("", "--ray", metavar="ADDRESS",
+                            help="Shard over a Ray cluster at ADDRESS ('local': a local "
+                                 "instance with --workers CPUs); -o is then a directory."),
+    shard_size: int = typer.Option(100, "--shard-size", min=1, help="Events per shard with --ray."),
+    workers: int = typer.Option(0, "--workers", "-j", min=0,
+                                help="CPUs of a local Ray instance (0: one per core)."),
 ) -> None:
     from ..io import open_events
     from ..train.config import load_config
@@ -105,7 +138,60 @@ def predict(
     from .common import existing_file, progress_bar
 
     cfg = load_config(existing_file(config), TrainingConfig, overrides)
+    if ray:
+        from ..train.predict import predict_sharded
+
+        manifest = predict_sharded(cfg, weights, existing_file(file), output,
+                                   shard_size=shard_size, address=ray, num_cpus=workers or None)
+        console.print(f"wrote the predictions in shards of {shard_size} events; manifest "
+                      f"{manifest}", soft_wrap=True, markup=False)
+        return
     n = len(open_events(existing_file(file)))
     with progress_bar("predicting", total=n, disable=quiet) as done:
         total = run_prediction(cfg, weights, file, output, on_event=done)
     console.print(f"wrote {output}: {total} events with predictions", soft_wrap=True)
+
+
+class ExportFormat(str, Enum):
+    onnx = "onnx"
+    torchscript = "torchscript"
+
+
+@app.command(name="export", help=(
+    "Export a dense network's trained weights for use outside larseg: ONNX (onnxruntime, "
+    "TensorRT, …) or TorchScript (C++ libtorch). The network is rebuilt from the config in the "
+    "JSON beside the weights (a run's model.json), so no config argument is needed. The "
+    "exported model takes 'image' (batch, planes, height, width) float32 ADC at the config's "
+    "resolution (data.downsample, pooled as data.pool), height and width multiples of "
+    "2^depth, and returns 'logits' (batch, planes, classes, height, width); batch, planes and "
+    "image size are free. After writing, the exported model is run on a random image and "
+    "compared with torch (--no-check to skip). ONNX needs pip install 'larseg\\[export]'. "
+    "Sparse networks cannot be exported.\n\n"
+    "Example: larseg export --weights runs/a/model.safetensors --format onnx -o cosmic.onnx"))
+def export(
+    weights: Path = typer.Option(..., "--weights", "-w",
+                                 help="model.safetensors of a run (its model.json beside it), "
+                                      "or the name of shipped weights."),
+    fmt: ExportFormat = typer.Option(..., "--format", "-f", help="onnx or torchscript."),
+    output: Path = typer.Option(None, "--output", "-o",
+                                help="File to write (default: the weights' name with .onnx "
+                                     "or .pt)."),
+    check: bool = typer.Option(True, "--check/--no-check",
+                               help="Compare the exported model with torch after writing."),
+) -> None:
+    from ..train.export import max_difference
+    from ..train.export import export as run_export
+    from .app import console
+
+    out = run_export(weights, fmt.value, output)
+    console.print(f"wrote {out} ({fmt.value}): input 'image' (batch, planes, height, width), "
+                  "output 'logits' (batch, planes, classes, height, width)", soft_wrap=True,
+                  markup=False)
+    if check:
+        try:
+            diff = max_difference(weights, out, fmt.value)
+        except LarsegError as e:  # onnxruntime not installed: the file is still good
+            console.print(f"not checked: {e}", soft_wrap=True, markup=False)
+        else:
+            console.print(f"checked: largest |exported - torch| logit on a random image "
+                          f"{diff:.2e}", soft_wrap=True, markup=False)

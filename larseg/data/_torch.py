@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
+# spconv's kernels run on torch's OpenMP runtime: with its default (active) wait policy the
+# idle threads spin, and on a loaded 2-core machine spconv timings jumped from 0.5 s to 1-7 s
+# (benchmarks/bench_sparse_ssnet.py). It only takes effect when set before torch loads; a value
+# the user has set is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 try:
     import torch
 except ImportError as exc:  # pragma: no cover - exercised only without torch

@@ -46,8 +46,12 @@ class EventDataset(torch.utils.data.Dataset):
     def __init__(self, source: Sequence[Event], planes: Sequence[int] = (0, 1, 2),
                  target: str = "cosmic", transform: Transform | Sequence[Transform] | None = None,
                  downsample: int = 1, pool: str = "sum", seed: int = 0,
-                 on_empty: str = "raise") -> None:
+                 on_empty: str = "raise", cache: bool = False) -> None:
         self.source = source
+        # events read and pooled once, kept in memory (transforms make new arrays, so the
+        # cached copy never changes): a training run reads each event once, not every epoch
+        self.cache = bool(cache)
+        self._cache: dict[int, Sample] = {}
         self.planes = tuple(int(p) for p in planes)
         if not self.planes:
             raise ValueError("select at least one plane")
@@ -91,14 +95,11 @@ class EventDataset(torch.utils.data.Dataset):
         if not -n <= index < n:
             raise IndexError(f"index {index} out of range for a dataset of {n} events")
         index = index % n
-        event = self.source[index]
-        try:
-            sample = Sample.from_event(event, self.planes)
-        except InvalidEventError as exc:
-            raise exc.with_file(self._file()) if self._file() else exc
-        if self.downsample > 1:
-            sample = Sample(sample.tag, [downsample_plane(p, self.downsample, self.pool)
-                                         for p in sample.planes])
+        sample = self._cache.get(index)
+        if sample is None:
+            sample = self._pooled(index)
+            if self.cache:
+                self._cache[index] = sample
         if self.transform is not None:
             sample = self.transform(sample, self.rng(index))
         if not any(sample.n_active):
@@ -110,6 +111,18 @@ class EventDataset(torch.utils.data.Dataset):
                 f"no active pixel (ADC > 0) in planes {self.planes} after the transforms "
                 f"(dataset index {index}); pass on_empty='skip' to skip such events",
                 event=sample.tag, field="planes", file=self._file())
+        return sample
+
+    def _pooled(self, index: int) -> Sample:
+        """Item ``index`` read from the source and downsampled, before the transforms."""
+        event = self.source[index]
+        try:
+            sample = Sample.from_event(event, self.planes)
+        except InvalidEventError as exc:
+            raise exc.with_file(self._file()) if self._file() else exc
+        if self.downsample > 1:
+            sample = Sample(sample.tag, [downsample_plane(p, self.downsample, self.pool)
+                                         for p in sample.planes])
         return sample
 
     def _common_shape(self, sample: Sample) -> tuple[int, int]:

@@ -119,12 +119,15 @@ class EventFile(Sequence):
     ``producers``: None (detect CosmicTagger/MicroBooNE names), a preset name, ProducerNames,
     or a dict overriding fields. ``on_error``: "raise" or "skip" (iteration only: ``f[i]``
     always raises for a bad event). ``allow_empty``: accept a file with zero events.
-    ``threads``: threads inflating voxel chunks (see :class:`Larcv3Reader`).
+    ``threads``: threads inflating voxel chunks (see :class:`Larcv3Reader`). ``fields``: read
+    only these products (names of :class:`ProducerNames` fields; the ADC always): a training job
+    that needs the ADC and one label reads a fraction of each event.
     """
 
     def __init__(self, path: str | Path, producers: ProducerNames | str | dict | None = None, *,
                  on_error: str = "raise", block_size: int = DEFAULT_BLOCK, validate: bool = True,
-                 allow_empty: bool = False, threads: int = 1) -> None:
+                 allow_empty: bool = False, threads: int = 1,
+                 fields: Iterable[str] | None = None) -> None:
         if on_error not in ("raise", "skip"):
             raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
         self.path = Path(path)
@@ -143,6 +146,14 @@ class EventFile(Sequence):
             if n:
                 raise
             self.producers = ProducerNames("")  # an empty file: nothing will be read
+        if fields is not None:
+            keep = set(fields) | {"adc"}
+            unknown = keep - set(self.producers.as_dict())
+            if unknown:
+                raise ValueError(f"unknown product fields {sorted(unknown)}; known: "
+                                 f"{', '.join(self.producers.as_dict())}")
+            self.producers = replace(self.producers, **{
+                f: None for f in self.producers.as_dict() if f not in keep})
         have = {t: {p.producer for p in products if p.type == t} for t in S.PRODUCT_TYPES}
         self._types = {f: field_type(f, p, have) for f, p in self.producers.as_dict().items()
                        if p}

@@ -1,5 +1,6 @@
-"""Evaluate trained weights on a file: full (downsampled) images, every plane, the metrics of
-:mod:`larseg.metrics.segmentation`, written as JSON and a Markdown report with pictures."""
+"""Evaluate trained weights on files: full (downsampled) images, every plane, the metrics of
+:mod:`larseg.metrics.segmentation` (and for the cosmic tagger those of
+:mod:`larseg.metrics.cosmic`), written as JSON and a Markdown report with pictures."""
 
 from __future__ import annotations
 
@@ -9,32 +10,17 @@ from pathlib import Path
 import numpy as np
 
 from ..data._torch import torch
-from ..errors import LarsegError
 from .trainer import TrainingConfig, size_multiple
 
 
-def load_weights(model, path: str | Path) -> None:
-    """Load safetensors weights, saying which tensors do not fit this architecture."""
-    from safetensors.torch import load_file
+def load_weights(model, path: str | Path) -> dict | None:
+    """Load weights (a ``.safetensors`` file, or the name of shipped weights) into ``model``,
+    checking the sha256 recorded beside the file and the architecture
+    (:func:`larseg.weights.loading.load_checked`); returns the JSON beside the file, if any."""
+    from ..weights import resolve_weights
+    from ..weights.loading import load_checked
 
-    path = Path(path)
-    if not path.is_file():
-        raise LarsegError(f"weights {path} do not exist")
-    try:
-        state = load_file(str(path))
-    except Exception as e:  # noqa: BLE001
-        raise LarsegError(f"weights {path} cannot be read ({e})") from None
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    extra = sorted(set(state) - set(own))
-    shape = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-    if missing or extra or shape:
-        what = (f"missing {missing[:3]}" if missing else f"unexpected {extra[:3]}" if extra
-                else f"shape of {shape[0]}: {tuple(state[shape[0]].shape)} in the file, "
-                     f"{tuple(own[shape[0]].shape)} in the model")
-        raise LarsegError(f"weights {path} are for another architecture ({what}); check "
-                          "the config's model section")
-    model.load_state_dict(state)
+    return load_checked(model, resolve_weights(path))
 
 
 def _padded_forward(model, image, multiple: int):
@@ -59,40 +45,91 @@ def full_image_batches(model, ds, multiple: int, n: int, device=None):
                 yield batch, _padded_forward(model, image, multiple)
 
 
-def evaluate(cfg: TrainingConfig, weights: str | Path, data: str | Path, out: str | Path,
+def evaluate(cfg: TrainingConfig, weights: str | Path, data, out: str | Path,
              max_events: int = 0) -> dict:
+    """Evaluate ``weights`` on one file or a list of files (``max_events`` per file, 0: all);
+    writes OUTPUT/metrics.json, report.md and pictures. For the cosmic target the SBND paper's
+    Table 2, event selection and IoU-vs-energy are added (:mod:`larseg.metrics.cosmic`)."""
     from ..data import DenseDataset
-    from ..data.targets import CLASS_NAMES
+    from ..data.targets import CLASS_NAMES, SOURCE_FIELD
     from ..io import open_events
+    from ..metrics.cosmic import CosmicTaggerEvaluator
     from ..metrics.segmentation import ConfusionEvaluator
     from ..models import build
     from ..viz.plots import confusion_figure
 
+    files = [Path(d) for d in (data if isinstance(data, (list, tuple)) else [data])]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     model = build(cfg.model)
     load_weights(model, weights)
     model.eval()
-    ds = DenseDataset(open_events(data), planes=cfg.data.planes, target=cfg.data.target,
-                      downsample=cfg.data.downsample, pool=cfg.data.pool, seed=cfg.data.seed,
-                      on_empty="skip")
     names = list(CLASS_NAMES[cfg.data.target])
     ev = ConfusionEvaluator(names, cfg.data.planes)
-    n = len(ds) if max_events <= 0 else min(len(ds), max_events)
-    for batch, logits in full_image_batches(model, ds, size_multiple(model), n):
-        ev.process(batch, logits)
-    metrics = {"weights": str(weights), "data": str(data), "events": n, **ev.evaluate()}
+    cosmic = CosmicTaggerEvaluator(cfg.data.planes) if cfg.data.target == "cosmic" else None
+    n = 0
+    for path in files:
+        source = open_events(path, fields=[SOURCE_FIELD[cfg.data.target], "interactions"])
+        ds = DenseDataset(source, planes=cfg.data.planes, target=cfg.data.target,
+                          downsample=cfg.data.downsample, pool=cfg.data.pool,
+                          seed=cfg.data.seed, on_empty="skip")
+        k = len(ds) if max_events <= 0 else min(len(ds), max_events)
+        n += k
+        for batch, logits in full_image_batches(model, ds, size_multiple(model), k):
+            ev.process(batch, logits)
+            if cosmic is not None:
+                cosmic.process(batch, logits, [source[int(i)].interactions
+                                               for i in batch["indices"]])
+    metrics = {"weights": str(weights), "data": [str(f) for f in files], "events": n,
+               **ev.evaluate()}
+    if cosmic is not None:
+        metrics["cosmic_tagger"] = cosmic.evaluate()
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    label = ", ".join(f.name for f in files)
     figure = confusion_figure({p: m["normalised_by_truth"] for p, m in metrics["active"].items()},
                               names, out / "confusion.png",
-                              title=f"{Path(weights).name} on {Path(data).name}: active pixels, "
+                              title=f"{Path(weights).name} on {label}: active pixels, "
                                     "each truth column normalised")
-    lines = [f"# Evaluation of {weights}", "", f"Data: `{data}` ({n} events). Active pixels "
+    lines = [f"# Evaluation of {weights}", "", f"Data: `{label}` ({n} events). Active pixels "
              "(ADC > 0):", "", "| plane | accuracy | mean IoU | " + " | ".join(
                  f"IoU {c}" for c in names) + " |", "|---|---|---|" + "---|" * len(names)]
     for p, m in metrics["active"].items():
         lines.append(f"| {p} | {m['accuracy']:.4f} | {m['mean_iou']:.4f} | " + " | ".join(
             f"{m['iou'][c]:.4f}" if np.isfinite(m['iou'][c]) else "–" for c in names) + " |")
     lines += ["", f"![confusion]({figure.name})", ""]
+    if cosmic is not None:
+        lines += _cosmic_report(cosmic, metrics["cosmic_tagger"], out)
     (out / "report.md").write_text("\n".join(lines))
     return metrics
+
+
+def _cosmic_report(cosmic, m: dict, out: Path) -> list[str]:
+    """The report's SBND-paper section: Table 2, the selection, and their pictures."""
+    from ..metrics.cosmic import MAX_ROW_SEPARATION, MIN_PIXELS, PAPER_TABLE2, selection
+    from ..viz.plots import iou_energy_figure, selection_figure
+
+    keys = ("accuracy", "non_background_accuracy", "cosmic_iou", "neutrino_iou", "mean_iou")
+    lines = ["## SBND paper metrics (all pixels; Table 2)", "",
+             "| | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+    rows = {**m["table2"], **{f"paper {k}": v for k, v in PAPER_TABLE2.items()}}
+    for name, t in rows.items():
+        lines.append(f"| {name} | " + " | ".join(
+            f"{t[k]:.3f}" if k in t and np.isfinite(t[k]) else "–" for k in keys) + " |")
+    sel = m["selection"]
+    lines += ["", f"## Event selection (≥ {MIN_PIXELS} neutrino pixels per plane, mean-row "
+              f"separation ≤ {MAX_ROW_SEPARATION:g} px)", "",
+              "| | selected / events | efficiency | paper |", "|---|---|---|---|"]
+    for c in ("nue_cc", "numu_cc", "nc"):
+        k, t = sel["counts"][c]
+        e = sel["efficiency"][c]
+        lines.append(f"| {c} | {k} / {t} | {e:.3f} | {sel['paper']['efficiency'][c]:.3f} |"
+                     if t else f"| {c} | 0 / 0 | – | {sel['paper']['efficiency'][c]:.3f} |")
+    k, t = sel["counts"]["cosmic_only"]
+    lines.append(f"| cosmic only (rejection) | {k} / {t} selected | "
+                 + (f"{sel['rejection']:.3f}" if t else "–") + f" | {sel['paper']['rejection']} |")
+    result = selection(cosmic.records)
+    fig = selection_figure(cosmic.records, result, out / "selection.png", MIN_PIXELS,
+                           MAX_ROW_SEPARATION)
+    fig2 = iou_energy_figure(m["iou_by_energy"], out / "iou_vs_energy.png")
+    lines += ["", f"![selection]({fig.name})", "", f"![IoU vs energy]({fig2.name})", ""]
+    return lines

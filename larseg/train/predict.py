@@ -8,11 +8,16 @@ pixel it falls in. Writing is atomic and resumable exactly like ``larseg simulat
 (:func:`larseg.io.jobs.write_job`: ``.partial``, commit markers, job identity = weights' sha256 +
 input file + config; SIGINT/SIGTERM stop at the next event with what is complete kept; a finished
 output of the same job is left untouched).
+
+:func:`predict_sharded` (``larseg predict --ray``) cuts the input's events into blocks, one Ray
+task each writing ``OUTPUT/shard-KKKKK.h5`` with :func:`predict`, and ``OUTPUT/manifest.json``
+lists the shards in event order: read in that order they are the single-machine output event by
+event (tests/test_predict_ray.py). Every Ray worker must see the weights and the input file at
+the same path (a shared file system on a cluster).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -44,25 +49,34 @@ def prediction_producers(target: str, class_names) -> tuple[str, list[str]]:
 
 
 def predict(cfg: TrainingConfig, weights: str | Path, data: str | Path, output: str | Path,
-            on_event=None) -> int:
-    """Predict every event of ``data`` into ``output``; returns the events in the output."""
+            on_event=None, events_range: tuple[int, int] | None = None) -> int:
+    """Predict every event of ``data`` into ``output``; returns the events in the output.
+
+    ``events_range`` = (first, n): only input events first … first + n - 1 (one shard of
+    :func:`predict_sharded`); the range is part of the job's identity."""
     from ..data.targets import CLASS_NAMES
     from ..io import open_events, prepare_event, producers_for_detector
     from ..io.jobs import write_job
     from ..io.convert import values_product
     from ..models import build
+    from ..weights import resolve_weights
+    from ..weights.loading import sha256_of
     from .evaluate import _padded_forward, load_weights
 
-    weights = Path(weights)
+    weights = resolve_weights(weights)
     model = build(cfg.model)
     load_weights(model, weights)
     model.eval()
     events = open_events(data)
     names = list(CLASS_NAMES[cfg.data.target])
     class_producer, score_producers = prediction_producers(cfg.data.target, names)
-    identity = {"kind": "predict", "weights_sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
+    identity = {"kind": "predict", "weights_sha256": sha256_of(weights),
                 "input": str(Path(data).resolve()),
                 "config": json.dumps(config_to_dict(cfg), sort_keys=True)}
+    first, n_events = 0, len(events)
+    if events_range is not None:
+        first, n_events = _checked_range(events_range, len(events), data)
+        identity["events"] = [first, first + n_events]
     detector = events[0].detector.name if len(events) else "unknown"
     producers = getattr(events, "producers", None) or producers_for_detector(
         detector if detector != "unknown" else "microboone")
@@ -72,7 +86,7 @@ def predict(cfg: TrainingConfig, weights: str | Path, data: str | Path, output: 
         for i in indices:
             if stop:
                 return
-            ev = events[i]
+            ev = events[first + i]
             prepared = prepare_event(ev, producers)
             by_plane = {img.plane: img for img in ev.planes}
             missing = [p for p in cfg.data.planes if p not in by_plane]
@@ -95,7 +109,7 @@ def predict(cfg: TrainingConfig, weights: str | Path, data: str | Path, output: 
                                            for p in cfg.data.planes]
             yield prepared
 
-    return write_job(output, len(events), producers=producers, identity=identity,
+    return write_job(output, n_events, producers=producers, identity=identity,
                      produce=produce, on_event=on_event).total
 
 
@@ -118,3 +132,76 @@ def read_prediction(path: str | Path, producer: str, entry: int, event) -> list[
         out.append(values_on_pixels(img, proj) if proj is not None
                    else np.full(len(img), np.nan, np.float32))
     return out
+
+
+def _checked_range(events_range: tuple[int, int], n_input: int, data) -> tuple[int, int]:
+    first, n = (int(v) for v in events_range)
+    if first < 0 or n < 0 or first + n > n_input:
+        raise LarsegError(f"file {data} has {n_input} events: no events {first} … "
+                          f"{first + n - 1}")
+    return first, n
+
+
+def _predict_shard(cfg: TrainingConfig, weights: str, data: str, path: str, first: int,
+                   n: int) -> dict:
+    torch.set_num_threads(1)  # one CPU per Ray task
+    total = predict(cfg, weights, data, path, events_range=(first, n))
+    return {"file": Path(path).name, "first_event": first, "n_events": total}
+
+
+def predict_sharded(cfg: TrainingConfig, weights: str | Path, data: str | Path,
+                    output: str | Path, *, shard_size: int = 100, address: str | None = None,
+                    num_cpus: int | None = None) -> Path:
+    """Predict every event of ``data`` on Ray (``address``: a running cluster, or None /
+    "local" for a local instance with ``num_cpus`` CPUs), a shard file per block of
+    ``shard_size`` events in the directory ``output``; returns the manifest's path. Rerunning
+    leaves finished shards as they are and resumes interrupted ones."""
+    import os
+
+    from ..io import open_events
+    from ..sim.sharding import MANIFEST, shard_ranges
+    from ..weights import resolve_weights
+    from ..weights.loading import sha256_of
+
+    try:
+        import ray
+    except ImportError:
+        raise LarsegError("sharding over Ray needs the optional dependency: "
+                          "pip install 'larseg[ray]'") from None
+    weights = resolve_weights(weights).resolve()
+    data = Path(data).resolve()
+    out = Path(output)
+    if out.exists() and not out.is_dir():
+        raise LarsegError(f"{out} exists and is not a directory: the shards of a Ray job go "
+                          "into a directory (-o DIR)")
+    out.mkdir(parents=True, exist_ok=True)
+    n_events = len(open_events(data))
+    ranges = shard_ranges(n_events, shard_size)
+    started = not ray.is_initialized()
+    if started:
+        kw = {"include_dashboard": False, "log_to_driver": False}
+        if address and address != "local":
+            ray.init(address=address, **kw)
+        else:
+            ray.init(num_cpus=num_cpus or os.cpu_count(), **kw)
+    try:
+        task = ray.remote(num_cpus=1)(_predict_shard)
+        shards = ray.get([task.remote(cfg, str(weights), str(data),
+                                      str((out / f"shard-{k:05d}.h5").resolve()), first, n)
+                          for k, (first, n) in enumerate(ranges)])
+    except ray.exceptions.RayTaskError as e:  # a shard's one-line error, not Ray's traceback
+        cause = getattr(e, "cause", None)
+        if isinstance(cause, LarsegError):
+            raise LarsegError(str(cause)) from None
+        raise
+    finally:
+        if started:
+            ray.shutdown()
+    manifest = {"kind": "predict", "weights": str(weights), "weights_sha256": sha256_of(weights),
+                "input": str(data), "config": config_to_dict(cfg), "n_events": n_events,
+                "shard_size": shard_size, "shards": shards}
+    path = out / MANIFEST
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=1))
+    os.replace(tmp, path)
+    return path

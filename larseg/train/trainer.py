@@ -41,6 +41,7 @@ import numpy as np
 
 from .. import __version__
 from ..data._torch import torch
+from ..data.targets import SOURCE_FIELD
 from ..data.weights import SBND_MILD_WEIGHTS, batch_weights
 from ..errors import JobInterrupted, LarsegError
 from ..interrupt import graceful_stop
@@ -65,6 +66,7 @@ class DataConfig:
     crop: tuple[int, int] = (256, 256)     # rows, wires after downsampling
     batch_size: int = 1
     seed: int = 0
+    cache: bool = True                     # keep the pooled events in memory after one read
     validation: str = ""                   # held-out file, simulated with other seeds
     validation_events: int = 4             # its first events, at full (downsampled) size
 
@@ -137,10 +139,11 @@ def _dataset(cfg: TrainingConfig):
     path = Path(cfg.data.train)
     if not cfg.data.train or not path.is_file():
         raise LarsegError(f"data.train: file {cfg.data.train or '(none given)'} does not exist")
-    return DenseDataset(open_events(path), planes=cfg.data.planes, target=cfg.data.target,
+    return DenseDataset(open_events(path, fields=[SOURCE_FIELD[cfg.data.target]]),
+                        planes=cfg.data.planes, target=cfg.data.target,
                         transform=[RandomCrop(cfg.data.crop, min_pixels=1)],
                         downsample=cfg.data.downsample, pool=cfg.data.pool, seed=cfg.data.seed,
-                        on_empty="skip")
+                        on_empty="skip", cache=cfg.data.cache)
 
 
 def _order(n: int, seed: int, epoch: int) -> list[int]:
@@ -158,9 +161,10 @@ def _validation_set(cfg: TrainingConfig):
     path = Path(cfg.data.validation)
     if not path.is_file():
         raise LarsegError(f"data.validation: file {path} does not exist")
-    return DenseDataset(open_events(path), planes=cfg.data.planes, target=cfg.data.target,
+    return DenseDataset(open_events(path, fields=[SOURCE_FIELD[cfg.data.target]]),
+                        planes=cfg.data.planes, target=cfg.data.target,
                         downsample=cfg.data.downsample, pool=cfg.data.pool, seed=cfg.data.seed,
-                        on_empty="skip")
+                        on_empty="skip", cache=True)
 
 
 def _weights(batch: dict, cfg: TrainingConfig):
