@@ -3,8 +3,10 @@
 ``build(cfg)`` returns the ``nn.Module`` the config's ``name`` registers. So far: ``uresnet``, the
 engine's small dense UResNet (:mod:`larseg.models.uresnet`); ``cosmic_tagger``, the SBND paper's
 multi-plane UResNet (:mod:`larseg.models.cosmic_tagger`); ``sparse_ssnet``, MicroBooNE note 1091's
-submanifold sparse UResNet, one network per plane (:mod:`larseg.models.sparse_ssnet`); the other
-papers' networks arrive with their issues.
+submanifold sparse UResNet, one network per plane (:mod:`larseg.models.sparse_ssnet`); ``ssnet``,
+MicroBooNE's dense track/shower U-Net (:mod:`larseg.models.ssnet`) and ``pid_cnn``, the particle-ID
+CNN whose encoder initialises it (:mod:`larseg.models.pid_cnn`); the other papers' networks arrive
+with their issues.
 """
 
 from __future__ import annotations
@@ -37,9 +39,13 @@ def build(cfg):
 def _load() -> None:
     if not _REGISTRY:
         from .cosmic_tagger import CosmicTagger
+        from .pid_cnn import PIDCNN
         from .sparse_ssnet import SparseSSNet
+        from .ssnet import SSNet
         from .uresnet import UResNet
 
         register("uresnet")(UResNet)
         register("cosmic_tagger")(CosmicTagger)
         register("sparse_ssnet")(SparseSSNet)
+        register("ssnet")(SSNet)
+        register("pid_cnn")(PIDCNN)
