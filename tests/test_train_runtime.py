@@ -178,3 +178,39 @@ def test_predict_pools_the_image_as_the_training_data(pool):
         # equal up to float32 summation order
         np.testing.assert_allclose(ours, item["image"][k].numpy(), rtol=1e-6, atol=0)
         assert np.count_nonzero(ours) == np.count_nonzero(item["image"][k].numpy()) > 50
+
+
+def test_sparse_ssnet_trains_with_note_1091_weights(simulated_files, tmp_path):
+    sparse = [f"data.train={simulated_files['microboone']}", "model.name=sparse_ssnet",
+              "model.filters=4", "model.levels=3", "model.backend=reference",
+              "data.target=semantic", "data.downsample=1", "data.crop=[128, 128]",
+              "loss.scheme=cluster+vertex", "optim.name=adam", "optim.lr=1e-3",
+              "train.steps=3", "train.checkpoint_every=3", "train.validate_every=3",
+              f"data.validation={simulated_files['microboone']}", "data.validation_events=1"]
+    last = train(load_config(None, TrainingConfig, sparse), tmp_path / "s")
+    assert last["step"] == 3 and math.isfinite(last["cross_entropy"]) and last["loss"] > 0
+    assert 0.0 <= last["val_accuracy"] <= 1.0 and math.isfinite(last["val_loss"])
+    rows = _rows(tmp_path / "s")
+    assert [r["step"] for r in rows] == ["1", "2", "3"]
+    with pytest.raises(LarsegError, match="loss.scheme 'mild' is not one of a sparse network's"):
+        train(load_config(None, TrainingConfig, sparse + ["loss.scheme=mild"]), tmp_path / "m")
+    with pytest.raises(LarsegError, match="data.target 'cosmic' has 3 classes, model.n_classes "
+                                          "is 5"):
+        train(load_config(None, TrainingConfig, sparse + ["data.target=cosmic"]), tmp_path / "c")
+
+
+def test_sparse_batch_weights_by_hand():
+    from larseg.data.weights import sparse_batch_weights
+
+    # one plane, two events (batch index in coords[:, 0]); event 0: a 2-pixel cluster (7) next
+    # to a 1-pixel cluster (8) of another label; event 1: one pixel, one ignored pixel
+    coords = np.array([[0, 5, 5], [0, 5, 6], [0, 5, 7], [1, 0, 0], [1, 9, 9]])
+    batch = {"coords": [coords], "label": [np.array([1, 1, 2, 3, -1])],
+             "cluster": [np.array([7, 7, 8, 4, -1])]}
+    w = sparse_batch_weights(batch, "cluster", 5)[0]
+    assert w.tolist() == [0.02, 0.02, 0.02, 0.02, 0.0]   # 1/2 and 1/1 clipped to 2e-2
+    v = sparse_batch_weights(batch, "vertex", 5)[0]
+    assert v.tolist() == [0.02, 0.02, 0.02, 0.0, 0.0]    # all within 3 px of another label
+    both = sparse_batch_weights(batch, "cluster+vertex", 5)[0]
+    assert both.tolist() == pytest.approx([0.04, 0.04, 0.04, 0.02, 0.0])
+    assert sparse_batch_weights(batch, "none", 5)[0].tolist() == [1, 1, 1, 1, 0]

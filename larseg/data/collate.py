@@ -8,11 +8,13 @@ The batch vocabulary, the same for every network:
 | ``coords`` | – | (N, 3) int32 [batch, row, column] (spconv's ``indices``) |
 | ``features`` | – | (N, 1) float32 ADC |
 | ``label`` | (B, P, H, W) int64, -1 ignored | (N,) int64, -1 ignored |
+| ``cluster`` | – | (N,) int64 instance id, -1 none (cluster weights) |
+| ``weight`` | (B, P, H, W) float32 (added by the trainer) | (N,) float32 (added by the trainer) |
 | meta | ``offset``, ``scale``, ``tags``, ``indices``, ``n_skipped`` | ``spatial_shape``, ``batch_size``, ``tags``, ``n_skipped`` |
 
 Per-pixel loss weights (``weight``, same shapes as ``label``) come from :mod:`larseg.data.weights`:
-the trainer adds them to each dense batch with its loss scheme (``batch_weights``), and
-``larseg display --loss-weights`` draws the same arrays.
+the trainer adds them to each batch with its loss scheme (dense: ``batch_weights``; sparse:
+``sparse_batch_weights``), and ``larseg display --loss-weights`` draws the same arrays.
 Items that a dataset skipped (None) are dropped and counted in ``n_skipped``; a batch of skipped
 items only is None.
 """
@@ -51,7 +53,7 @@ def sparse_collate(batch: Sequence[dict[str, Any] | None]) -> dict[str, Any] | N
     if not items:
         return None
     n_planes = len(items[0]["coords"])
-    coords, feats, labels, shapes = [], [], [], []
+    coords, feats, labels, clusters, shapes = [], [], [], [], []
     for p in range(n_planes):
         plane_shapes = {tuple(b["shape"][p]) for b in items}
         if len(plane_shapes) != 1:
@@ -65,8 +67,12 @@ def sparse_collate(batch: Sequence[dict[str, Any] | None]) -> dict[str, Any] | N
         coords.append(torch.cat(parts) if parts else torch.zeros((0, 3), dtype=torch.int32))
         feats.append(torch.cat([b["features"][p] for b in items]).to(torch.float32))
         labels.append(torch.cat([b["label"][p] for b in items]).to(torch.int64))
+        if "cluster" in items[0]:
+            clusters.append(torch.cat([b["cluster"][p] for b in items]).to(torch.int64))
         shapes.append(plane_shapes.pop())
-    return {"coords": coords, "features": feats, "label": labels, "spatial_shape": shapes,
+    extra = {"cluster": clusters} if clusters else {}
+    return {"coords": coords, "features": feats, "label": labels, **extra,
+            "spatial_shape": shapes,
             "batch_size": len(items), "offset": torch.stack([b["offset"] for b in items]),
             "scale": torch.stack([b["scale"] for b in items]),
             "tags": [b["tag"] for b in items],

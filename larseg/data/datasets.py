@@ -176,7 +176,8 @@ class DenseDataset(EventDataset):
 
 class SparseDataset(EventDataset):
     """Sparse planes: lists (one entry per plane) of ``coords`` (N, 2) int64 (row, column),
-    ``features`` (N, 1) float32 ADC and ``label`` (N,) int64, plus ``shape`` per plane."""
+    ``features`` (N, 1) float32 ADC, ``label`` (N,) int64 and ``cluster`` (N,) int64 (the
+    pixel's instance, -1 without one), plus ``shape`` per plane."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -185,11 +186,14 @@ class SparseDataset(EventDataset):
                              "DenseDataset")
 
     def to_tensors(self, sample: Sample, index: int) -> dict[str, Any]:
-        coords, feats, labels = [], [], []
+        coords, feats, labels, clusters = [], [], [], []
         for p in sample.planes:
             coords.append(torch.from_numpy(np.ascontiguousarray(p.coords, dtype=np.int64)))
             feats.append(torch.from_numpy(p.values.astype(np.float32).reshape(-1, 1)))
             labels.append(torch.from_numpy(target_labels(p, self.target, sample.tag)))
-        return {"coords": coords, "features": feats, "label": labels,
+            # the pixel's cluster (instance) id, -1 without one: note 1091's cluster weights
+            inst = p.instance if p.instance is not None else np.full(len(p.values), -1)
+            clusters.append(torch.from_numpy(np.asarray(inst, dtype=np.int64)))
+        return {"coords": coords, "features": feats, "label": labels, "cluster": clusters,
                 "shape": [p.shape for p in sample.planes], "tag": sample.tag, "index": index,
                 **self._frame(sample)}

@@ -193,3 +193,36 @@ def batch_weights(label: np.ndarray, scheme: str, n_classes: int,
     images = [label[b, p] for b in range(label.shape[0]) for p in range(label.shape[1])]
     out = balance_weights(images, n_classes, scheme)
     return np.stack(out).reshape(label.shape)
+
+
+#: Note 1091's schemes for sparse batches: cluster and/or vertex weights, plain (1), or
+#: balanced over the batch's pixels per class.
+SPARSE_SCHEMES = ("cluster+vertex", "cluster", "vertex", "none", "balanced")
+
+
+def sparse_batch_weights(batch: dict, scheme: str, n_classes: int) -> list[np.ndarray]:
+    """Per-plane weights (aligned with ``batch["label"][p]``) of a sparse batch, computed per
+    event (the batch index is ``coords[:, 0]``); 0 for ignored pixels. ``cluster`` needs the
+    batch's ``cluster`` ids."""
+    if scheme not in SPARSE_SCHEMES:
+        raise ValueError(f"unknown sparse loss scheme '{scheme}'; choose one of "
+                         f"{', '.join(SPARSE_SCHEMES)}")
+    out = []
+    for p, label in enumerate(batch["label"]):
+        label = np.asarray(label)
+        coords = np.asarray(batch["coords"][p])
+        w = np.zeros(len(label))
+        if scheme == "none":
+            w[:] = 1.0
+        elif scheme == "balanced":
+            w = _balanced(label, n_classes)
+        else:
+            cluster = np.asarray(batch["cluster"][p]) if "cluster" in scheme else None
+            for b in np.unique(coords[:, 0]) if len(coords) else []:
+                m = coords[:, 0] == b
+                if cluster is not None:
+                    w[m] += cluster_weights(np.where(label[m] >= 0, cluster[m], -1))
+                if "vertex" in scheme:
+                    w[m] += vertex_weights(coords[m, 1:], label[m])
+        out.append(np.where(label >= 0, w, 0.0))
+    return out

@@ -57,3 +57,20 @@ class PixelFocalLoss(_PixelLoss):
             # p_t <= 1 up to rounding: clamp so that a fractional gamma never sees a negative base
             per_pixel = -(1.0 - log_pt.exp()).clamp(min=0.0) ** self.gamma * log_pt
         return {"focal": self._mean(per_pixel, target, keep, weight)}
+
+
+class SparseCrossEntropy(torch.nn.Module):
+    """Cross entropy on sparse per-plane logits ((N_p, C) each), weighted per pixel and *summed*
+    over the non-zero pixels of every plane, as MicroBooNE note 1091's loss (its cluster weights
+    ∝ 1 / cluster size make each cluster count alike), divided by the events of the batch.
+    Pixels labelled -1 are ignored."""
+
+    def forward(self, logits: list, label: list, weight: list, batch_size: int = 1) -> dict:
+        # 0 × the logits: the graph stays connected when no pixel of the batch is labelled
+        total = sum(lg.sum() * 0.0 for lg in logits)
+        for lg, lab, w in zip(logits, label, weight):
+            keep = lab >= 0
+            if keep.any():
+                ce = torch.nn.functional.cross_entropy(lg[keep], lab[keep], reduction="none")
+                total = total + (ce * w[keep].to(ce.dtype)).sum()
+        return {"cross_entropy": total / max(int(batch_size), 1)}

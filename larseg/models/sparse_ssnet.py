@@ -137,6 +137,8 @@ class SparseSSNet(nn.Module):
     :func:`plane_input`'s mask) -> one (N_p, n_classes) logits tensor per plane, on the input's
     sites in the input's order."""
 
+    input_kind = "sparse"  # the trainer feeds it sparse batches (larseg.train.paths)
+
     def __init__(self, cfg: SparseSSNetConfig = SparseSSNetConfig()) -> None:
         super().__init__()
         self.cfg = cfg
@@ -148,4 +150,6 @@ class SparseSSNet(nn.Module):
         if len(planes) != len(self.planes):
             raise ValueError(f"SparseSSNet has {len(self.planes)} plane networks, got "
                              f"{len(planes)} inputs")
-        return [net(x) for net, x in zip(self.planes, planes)]
+        # a plane left without pixels (a crop, the ADC mask) gets no logits and no gradient
+        return [net(x) if x.n_sites else x.features.new_zeros((0, self.cfg.n_classes))
+                for net, x in zip(self.planes, planes)]

@@ -41,19 +41,19 @@ import numpy as np
 
 from .. import __version__
 from ..data._torch import torch
-from ..data.targets import SOURCE_FIELD
-from ..data.weights import SBND_MILD_WEIGHTS, batch_weights
+from ..data.weights import SBND_MILD_WEIGHTS
 from ..errors import JobInterrupted, LarsegError
 from ..interrupt import graceful_stop
 from ..models.cosmic_tagger import CosmicTaggerConfig
+from ..models.sparse_ssnet import SparseSSNetConfig
 from ..models.uresnet import UResNetConfig
-from . import checkpoint, distributed, optim as optim_lib, runtime
+from . import checkpoint, distributed, optim as optim_lib, paths, runtime
 from .checkpoint import Position
 from .config import config_to_dict
 from .logs import RunLog
 
 # the model section: one config dataclass per network, chosen by its ``name``
-ModelConfig = UResNetConfig | CosmicTaggerConfig
+ModelConfig = UResNetConfig | CosmicTaggerConfig | SparseSSNetConfig
 
 
 @dataclass(frozen=True)
@@ -73,9 +73,11 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    # SBND paper, section 7: "mild" class weights 1 / 1.5 / 10 (its baseline), per-image
-    # balance, full (batch) balance, or none
-    scheme: Literal["mild", "image", "full", "none"] = "mild"
+    # dense networks, the SBND paper (section 7): "mild" class weights 1 / 1.5 / 10 (its
+    # baseline), per-image balance, full (batch) balance, or none; sparse networks, note 1091:
+    # cluster (1 / cluster size, clipped) + vertex weights, either, balanced, or none
+    scheme: Literal["mild", "image", "full", "none", "cluster+vertex", "cluster", "vertex",
+                    "balanced"] = "mild"
     class_weights: tuple[float, ...] = SBND_MILD_WEIGHTS
     # the SBND paper's cross entropy, or its proposed future work, the focal loss
     name: Literal["cross_entropy", "focal"] = "cross_entropy"
@@ -118,32 +120,9 @@ class TrainingConfig:
     train: RunConfig = field(default_factory=RunConfig)
 
 
-def loss_function(cfg: LossConfig):
-    """The pixel loss of a ``loss`` section (:mod:`larseg.models.losses`)."""
-    from ..models.losses import PixelCrossEntropy, PixelFocalLoss
-
-    if cfg.name == "focal":
-        return PixelFocalLoss(cfg.class_weights, cfg.focal_gamma)
-    return PixelCrossEntropy(cfg.class_weights)
-
-
 def size_multiple(model) -> int:
     """What the dense network needs image sides to be multiples of (2^levels)."""
     return int(getattr(model, "size_multiple", 1))
-
-
-def _dataset(cfg: TrainingConfig):
-    from ..data import DenseDataset, RandomCrop
-    from ..io import open_events
-
-    path = Path(cfg.data.train)
-    if not cfg.data.train or not path.is_file():
-        raise LarsegError(f"data.train: file {cfg.data.train or '(none given)'} does not exist")
-    return DenseDataset(open_events(path, fields=[SOURCE_FIELD[cfg.data.target]]),
-                        planes=cfg.data.planes, target=cfg.data.target,
-                        transform=[RandomCrop(cfg.data.crop, min_pixels=1)],
-                        downsample=cfg.data.downsample, pool=cfg.data.pool, seed=cfg.data.seed,
-                        on_empty="skip", cache=cfg.data.cache)
 
 
 def _order(n: int, seed: int, epoch: int) -> list[int]:
@@ -152,45 +131,32 @@ def _order(n: int, seed: int, epoch: int) -> list[int]:
     return torch.randperm(n, generator=g).tolist()
 
 
-def _validation_set(cfg: TrainingConfig):
-    if not (cfg.train.validate_every and cfg.data.validation):
-        return None
-    from ..data import DenseDataset
-    from ..io import open_events
-
-    path = Path(cfg.data.validation)
-    if not path.is_file():
-        raise LarsegError(f"data.validation: file {path} does not exist")
-    return DenseDataset(open_events(path, fields=[SOURCE_FIELD[cfg.data.target]]),
-                        planes=cfg.data.planes, target=cfg.data.target,
-                        downsample=cfg.data.downsample, pool=cfg.data.pool, seed=cfg.data.seed,
-                        on_empty="skip", cache=True)
-
-
-def _weights(batch: dict, cfg: TrainingConfig):
-    """The batch's per-pixel loss weights under the config's scheme (:mod:`larseg.data.weights`)."""
-    return torch.from_numpy(batch_weights(batch["label"].numpy(), cfg.loss.scheme,
-                                          cfg.model.n_classes, cfg.loss.class_weights)).float()
-
-
-def _validate(model, loss_fn, ds, cfg: TrainingConfig, device) -> dict[str, float]:
-    """Loss and active-pixel accuracy (all planes pooled) on the first events of the held-out
-    file, in eval mode."""
-    from ..metrics.segmentation import ConfusionEvaluator
-    from .evaluate import full_image_batches
-
+def _validate(model, loss_fn, ds, path, cfg: TrainingConfig, device) -> dict[str, float]:
+    """Loss and accuracy on active pixels (all planes pooled) on the first events of the
+    held-out file, whole images, in eval mode."""
     model.eval()
-    losses = []
-    ev = ConfusionEvaluator(range(cfg.model.n_classes), cfg.data.planes)
-    for batch, logits in full_image_batches(model, ds, size_multiple(model),
-                                            cfg.data.validation_events, device):
-        named = loss_fn(logits, batch["label"].to(device), _weights(batch, cfg).to(device))
-        losses.append(float(sum(named.values())))
-        ev.process(batch, logits.cpu())
+    losses, right, total = [], 0, 0
+    multiple = size_multiple(model)
+    with torch.no_grad():
+        for i in range(min(len(ds), cfg.data.validation_events)):
+            batch = path.collate([ds[i]])
+            if batch is None:
+                continue
+            if "image" in batch:  # dense: pad to the network's multiple
+                h, w = batch["image"].shape[-2:]
+                pad = (0, -w % multiple, 0, -h % multiple)
+                batch["image"] = torch.nn.functional.pad(batch["image"], pad)
+                batch["label"] = torch.nn.functional.pad(batch["label"], pad, value=-1)
+            out = path.forward(model, batch, device)
+            named = path.loss(loss_fn, out, batch, path.weights(batch, device), device)
+            losses.append(float(sum(named.values())))
+            truth, pred, _ = path.predictions(out, batch)
+            keep = truth >= 0
+            right += int((truth[keep] == pred[keep]).sum())
+            total += int(keep.sum())
     model.train()
-    cm = sum(ev.cm["active"].values()) if ev.cm["active"] else np.zeros((1, 1))
     return {"val_loss": float(np.mean(losses)) if losses else float("nan"),
-            "val_accuracy": float(np.trace(cm) / cm.sum()) if cm.sum() else float("nan")}
+            "val_accuracy": right / total if total else float("nan")}
 
 
 def _write_weights(run: Path, model, cfg: TrainingConfig) -> Path:
@@ -233,11 +199,17 @@ class _Trainer:
         random.seed(cfg.data.seed)
         if device.type == "cuda" and device.index is None and world > 1:
             device = self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        self.dataset = _dataset(cfg)
+        from ..data.targets import n_classes
+
+        if n_classes(cfg.data.target) != cfg.model.n_classes:
+            raise LarsegError(f"data.target '{cfg.data.target}' has {n_classes(cfg.data.target)} "
+                              f"classes, model.n_classes is {cfg.model.n_classes}")
         model = build(cfg.model).to(device)
+        self.path = paths.path_for(model, cfg)
+        self.dataset = self.path.dataset(cfg.data.train, "train", training=True)
         self.model, forward = runtime.prepare(model, channels_last=cfg.train.channels_last,
                                               compile=cfg.train.compile)
-        self.loss_fn = loss_function(cfg.loss).to(device)
+        self.loss_fn = paths.loss_function(cfg.loss, model).to(device)
         self.optim = optim_lib.optimizer(cfg.optim, self.model.parameters())
         self.sched = optim_lib.scheduler(cfg.optim, self.optim, cfg.train.steps)
         self.scaler = runtime.grad_scaler(cfg.train.precision, device)
@@ -262,7 +234,8 @@ class _Trainer:
         if self.lead:
             (run / "config.yaml").write_text(
                 __import__("yaml").safe_dump(config_to_dict(cfg), sort_keys=False))
-        held_out = _validation_set(cfg) if self.lead else None
+        held_out = (self.path.dataset(cfg.data.validation, "validation", training=False)
+                    if self.lead and cfg.train.validate_every and cfg.data.validation else None)
         rows, last, logged_upto = [], {}, pos.step
 
         def keep() -> None:
@@ -287,7 +260,8 @@ class _Trainer:
                     if held_out is not None:
                         every = cfg.train.validate_every
                         due = pos.step % every == 0 or pos.step == cfg.train.steps
-                        last |= (_validate(self.model, self.loss_fn, held_out, cfg, self.device)
+                        last |= (_validate(self.model, self.loss_fn, held_out, self.path, cfg,
+                                           self.device)
                                  if due else {"val_loss": "", "val_accuracy": ""})
                     rows.append(last)
                     if on_step is not None:
@@ -314,11 +288,9 @@ class _Trainer:
         self.dataset.set_epoch(epoch)
         order = _order(len(self.dataset), self.cfg.data.seed, epoch)
         k = b * self.cfg.data.batch_size
-        from ..data.collate import dense_collate
-
         items = [self.dataset[i] for i in order[k:k + self.cfg.data.batch_size]]
         pos.skipped += sum(item is None for item in items)
-        return dense_collate(items)
+        return self.path.collate(items)
 
     def _null_pass(self) -> None:
         """A backward pass with zero gradients, for a rank whose micro-batch was all skipped:
@@ -336,14 +308,12 @@ class _Trainer:
         for _ in range(cfg.optim.accumulate):
             batch = self._micro_batch(pos)
             if batch is None:
-                if self.world > 1:
-                    self._null_pass()
+                if self.world > 1 and paths.input_kind(self.model) == "dense":
+                    self._null_pass()  # (a sparse network's rank would wait: not handled)
                 continue
-            weight = _weights(batch, cfg).to(device)
-            image = runtime.to_input(batch["image"], device, cfg.train.channels_last)
-            with runtime.autocast(cfg.train.precision, device):
-                logits = self.net(image)
-            named = self.loss_fn(logits.float(), batch["label"].to(device), weight)
+            weight = self.path.weights(batch, device)
+            outputs = self.path.forward(self.net, batch, device)
+            named = self.path.loss(self.loss_fn, outputs, batch, weight, device)
             total = sum(named.values())
             if not torch.isfinite(total):
                 raise LarsegError(

@@ -122,7 +122,8 @@ def strided_map(coords: Tensor, shape: tuple[int, int], kernel: int, stride: int
 def gather_conv(features: Tensor, rows: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
     """Σ over window positions of W[:, d] · features[rows[:, d]] (row N reads zeros)."""
     padded = torch.cat([features, features.new_zeros(1, features.shape[1])])
-    cols = padded.index_select(0, rows.reshape(-1)).reshape(rows.shape[0], -1)
+    cols = padded.index_select(0, rows.reshape(-1)).reshape(rows.shape[0],
+                                                            rows.shape[1] * features.shape[1])
     out = cols @ weight.reshape(weight.shape[0], -1).t()
     return out if bias is None else out + bias
 
