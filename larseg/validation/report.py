@@ -14,9 +14,10 @@ from .checks import Check
 #: shows them as FAIL with the reason; ``validate-physics`` exits non-zero only for others.
 _SBND_COSMICS = ("SBND cosmic activity at or above the top of the references (cosmic pixels "
                  "1.4-1.8x the paper's average; passes or fails with the sample): muon flux "
-                 "(PDG; ~11 muons per 2.56 ms of possible arrival times) and the e± admixture "
-                 "(< 1 % of the voxels, benchmarks/sbnd_cosmic_sources.py) ruled out; open: "
-                 "the references' cosmic time window, pixels per muon")
+                 "(PDG; ~11 muons per 2.56 ms of possible arrival times, 5.4 per 1.28 ms "
+                 "drift, as SBND's own ~5 cosmic muons per readout, H. Lay, KPS 2022) and the "
+                 "e± admixture (< 1 % of the voxels, benchmarks/sbnd_cosmic_sources.py) ruled "
+                 "out; open: pixels per muon, the references' 5-event spread")
 KNOWN_GAPS: dict[str, str] = {
     "sbnd U cosmic voxels": _SBND_COSMICS,
     "sbnd V cosmic voxels": _SBND_COSMICS,

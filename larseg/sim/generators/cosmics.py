@@ -8,7 +8,11 @@ volume are dropped, and the others START at their entry point on the volume's bo
 energy they had at the surface. θ_max = 88° drops a fraction ~1e-4 of the crossing rate.
 
 Expected crossings per window, from :func:`expected_crossings` (PDG I_v = 70 m⁻² s⁻¹ sr⁻¹):
-MicroBooNE ≈ 22.7 in its 4.96 ms window, SBND ≈ 10.7 in its 2.56 ms window (see flux.py).
+MicroBooNE ≈ 22.7 in its 4.96 ms window, SBND ≈ 10.7 in its 2.56 ms window (see flux.py). The
+SBND window is two drift times (1.28 ms each: a muon arriving up to one drift before the trigger
+still leaves charge in the image), so ≈ 5.4 muons per drift time, as SBND expects "~5 cosmic
+muons during the detector readout time" (H. Lay for SBND, KPS 2022,
+indico.kps.or.kr/event/30/contributions/548).
 """
 
 from __future__ import annotations
