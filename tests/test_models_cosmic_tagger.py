@@ -15,7 +15,8 @@ from larseg.models.cosmic_tagger import CosmicTagger, CosmicTaggerConfig
 from larseg.models.losses import PixelCrossEntropy, PixelFocalLoss
 
 # Small enough for fast forwards: depth 6 needs H, W divisible by 64.
-SMALL = CosmicTaggerConfig(filters=2, deep_filters=8)
+# a random (not zero) head: the gradient properties below need every path live
+SMALL = CosmicTaggerConfig(filters=2, deep_filters=8, zero_init_head=False)
 H, W = 64, 128
 
 # SBND paper, Table 1 (8 initial filters): row, the module(s) it describes, parameters.
@@ -244,3 +245,19 @@ def test_focal_uses_the_batch_weight():
     logits, label = _two_pixels()
     got = PixelFocalLoss(WEIGHTS)(logits, label, torch.tensor([[[[2.0, 0.0]]]]))["focal"].item()
     assert got == pytest.approx(2 * 0.25 * math.log(2) / 2, abs=1e-6)
+
+
+@pytest.mark.parametrize("head", ["plain", "table1"])
+def test_zero_initialised_head_starts_at_ln3_and_learns(head):
+    import math
+
+    model = CosmicTagger(CosmicTaggerConfig(filters=2, deep_filters=8, head=head))
+    x = torch.rand(1, 3, H, W)
+    label = torch.randint(0, 3, (1, 3, H, W))
+    out = model(x)
+    assert torch.count_nonzero(out) == 0
+    loss = PixelCrossEntropy((1.0, 1.0, 1.0))(out, label)["cross_entropy"]
+    assert float(loss) == pytest.approx(math.log(3), rel=1e-6)
+    loss.backward()
+    final = model.head[1] if head == "table1" else model.head
+    assert final.weight.grad.abs().sum() > 0  # the head learns from the first step

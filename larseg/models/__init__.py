@@ -40,6 +40,7 @@ def _load() -> None:
     if not _REGISTRY:
         from .cosmic_tagger import CosmicTagger
         from .pid_cnn import PIDCNN
+        from .sparse_cosmic_tagger import SparseCosmicTagger
         from .sparse_ssnet import SparseSSNet
         from .ssnet import SSNet
         from .uresnet import UResNet
@@ -47,5 +48,6 @@ def _load() -> None:
         register("uresnet")(UResNet)
         register("cosmic_tagger")(CosmicTagger)
         register("sparse_ssnet")(SparseSSNet)
+        register("sparse_cosmic_tagger")(SparseCosmicTagger)
         register("ssnet")(SSNet)
         register("pid_cnn")(PIDCNN)

@@ -55,6 +55,11 @@ class CosmicTaggerConfig:
     upsample: Literal["interpolate", "transposed"] = "interpolate"  # "Convolutional Upsample"
     residual: bool = True           # False: "Non Residual" (SBND paper, section 7)
     head: Literal["table1", "plain"] = "table1"     # see the module docstring
+    # The final convolution starts at zero (all logits 0, the loss ln 3): the paper states no
+    # initialisation, and with PyTorch's default one the first logits reach ±2 and training
+    # at RMSProp's 3e-4 spent hundreds of steps undoing them (1.99 -> 1.15 in 40 steps on the
+    # same batches where a zero start went 1.11 -> 0.74)
+    zero_init_head: bool = True
 
 
 def conv_bn(c_in: int, c_out: int, kernel: int = 1) -> nn.Sequential:
@@ -143,6 +148,10 @@ class CosmicTagger(nn.Module):
                                       nn.BatchNorm2d(cfg.n_classes))
         else:
             self.head = nn.Conv2d(f, cfg.n_classes, 1)
+        if cfg.zero_init_head:  # table1's head ends in a BatchNorm: start its scale at 0
+            final = self.head[1] if cfg.head == "table1" else self.head
+            nn.init.zeros_(final.weight)
+            nn.init.zeros_(final.bias)
 
     def check_input(self, image) -> None:
         cfg = self.cfg
