@@ -33,7 +33,8 @@ def test_model_section_is_chosen_by_name_and_unknown_names_are_listed():
     cfg = load_config(None, TrainingConfig, ["model.name=uresnet", "model.depth=3"])
     assert type(cfg.model).__name__ == "UResNetConfig" and cfg.model.depth == 3
     with pytest.raises(ConfigError, match=r"model.name: unknown 'resnet'; available: "
-                                          r"uresnet, cosmic_tagger"):
+                                          r"uresnet, cosmic_tagger, sparse_cosmic_tagger, "
+                                          r"sparse_ssnet, ssnet, pid_cnn"):
         load_config(None, TrainingConfig, ["model.name=resnet"])
     tagger = load_config(None, TrainingConfig, ["model.name=cosmic_tagger"])
     assert type(tagger.model).__name__ == "CosmicTaggerConfig" and tagger.model.depth == 6

@@ -34,6 +34,17 @@ def display(
     prediction: str = typer.Option("", "--prediction", "-p", metavar="PRODUCER",
                                    help="Overlay a prediction product written by larseg predict "
                                         "(e.g. pred_cosmic), beside the truth of the same labels."),
+    planes: str = typer.Option("", "--planes",
+                               help="Comma-separated planes to draw, by name (U,V,Y) or index "
+                                    "(default: all)."),
+    adc_mask: str = typer.Option("", "--adc-mask", metavar="LOW:HIGH",
+                                 help="Draw only the pixels with LOW <= ADC <= HIGH, the input "
+                                      "of a sparse network (SparseSSNet: 10:300); the loss "
+                                      "weights are then computed on these pixels alone, as in "
+                                      "training (which also crops). Note 1091's Fig. 6: "
+                                      "--adc-mask 10:300 --fields adc,semantic "
+                                      "--loss-weights cluster+vertex --prediction "
+                                      "pred_semantic --planes Y."),
 ) -> None:
     from ..io import open_events
     from ..viz import render_event_html, render_event_png
@@ -47,7 +58,14 @@ def display(
     kwargs = {}
     if fields:
         kwargs["fields"] = tuple(s.strip() for s in fields.split(",") if s.strip())
+    if planes:
+        kwargs["planes"] = [int(s) if s.strip().isdigit() else s.strip()
+                            for s in planes.split(",") if s.strip()]
     zoom_arg = _parse_zoom(zoom)
+    if adc_mask:
+        from ..viz.masking import adc_masked_event
+
+        ev = adc_masked_event(ev, *_parse_mask(adc_mask))
     if loss_weights:
         from ..data.weights import event_weights
 
@@ -60,13 +78,23 @@ def display(
 
         pred = read_prediction(file, prediction, event, ev)
         kwargs["prediction"] = [np.where(np.isnan(p), -1, p).astype(np.int64) for p in pred]
-        target = prediction.removeprefix("pred_")
-        kwargs["prediction_field"] = "semantic" if target == "track_shower" else target
+        # pred_<target> holds the target's classes: track_shower ones are 0 track, 1 shower
+        kwargs["prediction_field"] = prediction.removeprefix("pred_")
     png = render_event_png(ev, output / f"{stem}.png", zoom=zoom_arg, **kwargs)
     console.print(f"wrote {png}")
     if html:
         page = render_event_html(ev, output / f"{stem}.html", **kwargs)
         console.print(f"wrote {page}")
+
+
+def _parse_mask(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in text.split(":"))
+    except ValueError:
+        raise LarsegError(f"--adc-mask '{text}': use LOW:HIGH, e.g. 10:300") from None
+    if low > high:
+        raise LarsegError(f"--adc-mask '{text}': LOW is above HIGH")
+    return low, high
 
 
 def _parse_zoom(zoom: str):

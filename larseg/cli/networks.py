@@ -62,7 +62,11 @@ def train(
     "IoU per class and mean IoU. For the cosmic tagger (target cosmic) also the SBND paper's "
     "Table 2 (accuracy, non-background accuracy, cosmic / neutrino / mean IoU), its event "
     "selection (efficiency for nue CC, numu CC, NC; rejection of cosmic-only events: give a "
-    "cosmics file as a second --data) and IoU against neutrino energy. Writes "
+    "cosmics file as a second --data) and IoU against neutrino energy. A sparse network "
+    "(SparseSSNet) runs on whole events after its input mask (10-300 ADC) and reports, per "
+    "plane over its input pixels (note 1091's non-zero pixels), the 5-class and 2-class "
+    "(track/shower) confusion normalised by truth and by prediction, accuracy overall and per "
+    "class, and an event display (the note's Figs. 4-6, 11, 12). Writes "
     "OUTPUT/metrics.json, OUTPUT/report.md and its pictures.\n\n"
     "Example: larseg evaluate runs/a/config.yaml --weights runs/a/model.safetensors "
     "--data heldout.h5 --data heldout_cosmics.h5 -o runs/a/eval"))
@@ -86,8 +90,10 @@ def evaluate(
     cfg = load_config(existing_file(config), TrainingConfig, overrides)
     m = run_evaluation(cfg, weights, [existing_file(d) for d in data], output, max_events)
     for plane, s in m["active"].items():
+        two = (f", track/shower accuracy {m['track_shower'][plane]['accuracy']:.4f}"
+               if "track_shower" in m else "")
         console.print(f"plane {plane}: active-pixel accuracy {s['accuracy']:.4f}, "
-                      f"mean IoU {s['mean_iou']:.4f}")
+                      f"mean IoU {s['mean_iou']:.4f}{two}", soft_wrap=True)
     if "cosmic_tagger" in m:
         t = m["cosmic_tagger"]["table2"]["all planes"]
         sel = m["cosmic_tagger"]["selection"]
@@ -102,7 +108,9 @@ def evaluate(
 @app.command(help=(
     "Run trained weights over a larcv3 (or larcv1 ROOT) file and write its events with the "
     "predictions on the same voxels: sparse2d pred_<target> (the class) and "
-    "pred_<target>_score_<class> (softmax scores). Atomic and resumable like simulate (Ctrl-C "
+    "pred_<target>_score_<class> (softmax scores); for a sparse network (SparseSSNet) voxels "
+    "outside its input mask (10-300 ADC) get class -1 and scores 0. Atomic and resumable like "
+    "simulate (Ctrl-C "
     "keeps what is complete; the same command resumes). Show them with "
     "larseg display OUT --prediction pred_<target>.\n\n"
     "With --ray ADDRESS the events are cut into blocks of --shard-size, one Ray task each "

@@ -20,6 +20,8 @@ the collection plane Y, MicroBooNE full resolution: 0.3 cm wires × 3 µs rows) 
 particle's first pixel (its labelled pixel nearest the projected vertex) stays ``margin`` pixels
 inside. A draw whose crop holds fewer than ``min_pixels`` labelled pixels (a photon escaping, a
 particle leaving through a wall) is redrawn from the same stream, at most ``max_tries`` times.
+:func:`collate_particles` batches items for the trainer (``larseg.train.paths``' classification
+path).
 """
 
 from __future__ import annotations
@@ -148,6 +150,10 @@ class SingleParticleDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return self.n
 
+    def set_epoch(self, epoch: int) -> None:
+        """Accepted for the trainer's dataset protocol; the items do not depend on the epoch
+        (no augmentation: every epoch sees the same particles)."""
+
     def __getitem__(self, index: int) -> dict[str, Any]:
         if not 0 <= index < self.n:
             raise IndexError(f"index {index} out of range for {self.n} particles")
@@ -176,3 +182,18 @@ class SingleParticleDataset(torch.utils.data.Dataset):
                         "offset": torch.tensor(origin, dtype=torch.int64), "index": index}
         raise LarsegError(f"single particle {index} ({SPECIES[label]}): no draw in "
                           f"{cfg.max_tries} left {cfg.min_pixels} labelled pixels in the crop")
+
+
+def collate_particles(items) -> dict[str, Any] | None:
+    """Stack single-particle items: ``image`` (B, 1, S, S) float32, ``label`` (B,) int64,
+    ``pdg`` (B,), ``indices`` (B,), ``tags`` ("particle i"); None items (none are made here) are
+    dropped and counted in ``n_skipped``, as the other collate functions do."""
+    kept = [it for it in items if it is not None]
+    if not kept:
+        return None
+    return {"image": torch.stack([it["image"] for it in kept]),
+            "label": torch.stack([it["label"] for it in kept]),
+            "pdg": torch.tensor([it["pdg"] for it in kept], dtype=torch.int64),
+            "indices": torch.tensor([it["index"] for it in kept], dtype=torch.int64),
+            "tags": [f"particle {it['index']}" for it in kept],
+            "n_skipped": len(items) - len(kept)}

@@ -38,6 +38,10 @@ class PIDConfig:
 
 
 class PIDCNN(nn.Module):
+    # the trainer's classification path: simulated single particles, cross entropy on (B, 5)
+    # (larseg.train.paths.ClassificationPath)
+    training_path = "classification"
+
     def __init__(self, cfg: PIDConfig) -> None:
         super().__init__()
         self.encoder = encoder_from(cfg)

@@ -58,6 +58,10 @@ class SSNetConfig:
     depth: int = 5              # encoder levels: our choice, 512 / 2**5 = 16 at the bottom
     blocks_per_level: int = 2   # residual blocks per level, both paths: our choice
     stem_kernel: int = 7        # initial convolution, as the other larseg U-Nets
+    # transfer learning (talk, slide "Transfer learning"): a PID CNN's weights (a run's
+    # model.safetensors, or shipped weights' name) whose encoder initialises this one before
+    # training (the trainer does it; "" = random initialisation). The network ignores it.
+    init_from: str = ""
 
 
 class SSNetEncoder(nn.Module):
@@ -114,6 +118,10 @@ def encoder_from(cfg) -> SSNetEncoder:
 
 
 class SSNet(nn.Module):
+    # the trainer's SSNet path: 4 categories -> 3 classes, inverse-frequency weights
+    # (larseg.train.paths.SSNetPath)
+    training_path = "ssnet"
+
     def __init__(self, cfg: SSNetConfig) -> None:
         super().__init__()
         self.encoder = encoder_from(cfg)

@@ -1,6 +1,7 @@
 """Evaluate trained weights on files: full (downsampled) images, every plane, the metrics of
 :mod:`larseg.metrics.segmentation` (and for the cosmic tagger those of
-:mod:`larseg.metrics.cosmic`), written as JSON and a Markdown report with pictures."""
+:mod:`larseg.metrics.cosmic`), written as JSON and a Markdown report with pictures. Sparse
+networks go to :mod:`larseg.train.evaluate_sparse`."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data._torch import torch
+from .paths import input_kind
 from .trainer import TrainingConfig, size_multiple
 
 
@@ -49,7 +51,9 @@ def evaluate(cfg: TrainingConfig, weights: str | Path, data, out: str | Path,
              max_events: int = 0) -> dict:
     """Evaluate ``weights`` on one file or a list of files (``max_events`` per file, 0: all);
     writes OUTPUT/metrics.json, report.md and pictures. For the cosmic target the SBND paper's
-    Table 2, event selection and IoU-vs-energy are added (:mod:`larseg.metrics.cosmic`)."""
+    Table 2, event selection and IoU-vs-energy are added (:mod:`larseg.metrics.cosmic`). A
+    sparse network (``input_kind`` "sparse") is evaluated by
+    :func:`larseg.train.evaluate_sparse.evaluate_sparse` (note 1091's metrics)."""
     from ..data import DenseDataset
     from ..data.targets import CLASS_NAMES, SOURCE_FIELD
     from ..io import open_events
@@ -64,6 +68,10 @@ def evaluate(cfg: TrainingConfig, weights: str | Path, data, out: str | Path,
     model = build(cfg.model)
     load_weights(model, weights)
     model.eval()
+    if input_kind(model) == "sparse":  # whole events after the input mask, note 1091's metrics
+        from .evaluate_sparse import evaluate_sparse
+
+        return evaluate_sparse(cfg, model, weights, files, out, max_events)
     names = list(CLASS_NAMES[cfg.data.target])
     ev = ConfusionEvaluator(names, cfg.data.planes)
     cosmic = CosmicTaggerEvaluator(cfg.data.planes) if cfg.data.target == "cosmic" else None

@@ -1,12 +1,42 @@
-"""What differs between dense and sparse networks in training and validation: the dataset, the
-collation, the loss weights, the forward pass and the loss. The trainer asks the model's
-``input_kind`` ("dense", the default, or "sparse") for its path and is otherwise the same.
+"""What differs between the networks in training and validation: the dataset, the collation,
+the loss weights, the forward pass, the loss and the predictions. The trainer asks the model for
+its path (:func:`path_kind`: the model's ``training_path`` attribute, else its ``input_kind``,
+"dense" by default) and is otherwise the same for all.
 
-Dense: :class:`~larseg.data.DenseDataset`, random crops with activity, weights by
-``loss.scheme`` mild | image | full | none (the SBND paper), logits (B, P, C, H, W).
-Sparse: :class:`~larseg.data.SparseDataset` with the model's ADC mask (note 1091: 10-300 ADC)
-before the crops, weights by ``loss.scheme`` cluster+vertex | cluster | vertex | balanced | none
-(note 1091), per-plane logits (N_p, C) on the input's pixels.
+Dense (:class:`DensePath`): :class:`~larseg.data.DenseDataset`, random crops with activity,
+weights by ``loss.scheme`` mild | image | full | none (the SBND paper), logits (B, P, C, H, W).
+
+Sparse (:class:`SparsePath`): :class:`~larseg.data.SparseDataset` with the model's ADC mask
+(note 1091: 10-300 ADC) before the crops, weights by ``loss.scheme`` cluster+vertex | cluster |
+vertex | balanced | none (note 1091), per-plane logits (N_p, C) on the input's pixels.
+
+SSNet (:class:`SSNetPath`, the talk on PRD 99, 092001): the dense path on the ``"ssnet"``
+target, whose labels are 4 training categories (background, 2-pixel edge band, track, shower);
+the network has 3 outputs, so the loss maps the categories to classes with
+:data:`~larseg.models.ssnet.CATEGORY_TO_CLASS` and weights each pixel by ``loss.scheme``
+inverse_frequency (inverse to its category's pixel count in its plane image, the talk's U-Net
+weights: :func:`~larseg.models.ssnet.ssnet_training_targets`) or none. Crops are drawn per plane
+(each plane's window centred on one of its own labelled pixels: the planes are separate images
+with shared weights, and a wire window of one plane is not the same region in another);
+validation uses one such crop per plane and held-out event, the same at every pass (the stream
+of epoch 0), instead of whole 3456-wire planes.
+
+Classification (:class:`ClassificationPath`, the PID CNN of SSNet's transfer learning): the data
+are simulated single particles, not a file: ``data.train: single_particle:N`` (N particles,
+simulated with ``data.seed``) and ``data.validation: single_particle:M`` (seed ``data.seed`` + 1)
+or ``single_particle:M@SEED``, the target ``species`` (e, γ, μ, π, p), one plane
+(``data.planes: [2]``), square crops (``data.crop: [S, S]``) at full resolution
+(``data.downsample: 1``): :class:`~larseg.data.single_particle.SingleParticleDataset` with its
+other settings at their defaults (noise on, note 1091's kinetic-energy ranges). Batches are
+``image`` (B, 1, S, S) and ``label`` (B,); the loss is the cross entropy of the (B, 5) logits,
+unweighted (the classes are exactly balanced: item i is species i mod 5), so ``loss.scheme``
+is none.
+
+Input scaling: none on any path; the networks see the ADC as the files hold it (MicroBooNE
+single particles: median ≈ 10-20 ADC per active pixel, 90 % quantile ≈ 50-80). The PID CNN and
+SSNet see the same scale, so the transferred encoder's filters meet the inputs they were trained
+on. The BatchNorm of the residual blocks sets the scale inside: the initial logits of both are of
+the same size at ×1 and ×0.01 input.
 """
 
 from __future__ import annotations
@@ -16,19 +46,47 @@ from pathlib import Path
 import numpy as np
 
 from ..data._torch import torch
-from ..data.targets import SOURCE_FIELD
+from ..data.targets import SOURCE_FIELD, n_classes
 from ..data.weights import BATCH_SCHEMES, SPARSE_SCHEMES, batch_weights, sparse_batch_weights
 from ..errors import LarsegError
 from . import runtime
+
+#: the ``data.train`` / ``data.validation`` prefix of simulated single particles
+SINGLE_PARTICLE = "single_particle"
+#: target of the PID CNN: the particle species of :mod:`larseg.data.single_particle`
+SPECIES_TARGET = "species"
 
 
 def input_kind(model) -> str:
     return getattr(model, "input_kind", "dense")
 
 
+def path_kind(model) -> str:
+    """The training path of a model: its ``training_path`` attribute, else its input kind."""
+    return getattr(model, "training_path", input_kind(model))
+
+
+def target_classes(target: str) -> int:
+    """The outputs a network needs for ``target``: the target's class count, except for
+    ``"ssnet"`` (4 training categories, 3 classes: the edge band is background) and
+    ``"species"`` (the 5 particle species)."""
+    if target == SPECIES_TARGET:
+        from ..data.single_particle import SPECIES
+
+        return len(SPECIES)
+    if target == "ssnet":
+        from ..models.ssnet import CATEGORY_TO_CLASS
+
+        return max(CATEGORY_TO_CLASS) + 1
+    return n_classes(target)
+
+
 def _events(cfg, path: str, key: str):
     from ..io import open_events
 
+    if path.startswith(f"{SINGLE_PARTICLE}:"):
+        raise LarsegError(f"data.{key}: '{path}' (simulated single particles) is the PID CNN's "
+                          "data (model.name pid_cnn); this network reads files")
     if not path or not Path(path).is_file():
         raise LarsegError(f"data.{key}: file {path or '(none given)'} does not exist")
     fields = [SOURCE_FIELD[cfg.data.target]]
@@ -37,17 +95,31 @@ def _events(cfg, path: str, key: str):
     return open_events(Path(path), fields=fields)
 
 
+def _image_forward(cfg, net, batch: dict, device):
+    """The network on the batch's dense ``image``, with the runtime options, logits in fp32."""
+    image = runtime.to_input(batch["image"], device, cfg.train.channels_last)
+    with runtime.autocast(cfg.train.precision, device):
+        return net(image).float()
+
+
 class DensePath:
     schemes = BATCH_SCHEMES
+    targets = ("cosmic", "semantic", "track_shower")
+    whose = "a dense network's"
 
     def __init__(self, cfg) -> None:
         self.cfg = cfg
 
+    def crop(self):
+        from ..data import RandomCrop
+
+        return RandomCrop(self.cfg.data.crop, min_pixels=1)
+
     def dataset(self, path: str, key: str, training: bool):
-        from ..data import DenseDataset, RandomCrop
+        from ..data import DenseDataset
 
         cfg = self.cfg
-        crop = [RandomCrop(cfg.data.crop, min_pixels=1)] if training else None
+        crop = [self.crop()] if training else None
         return DenseDataset(_events(cfg, path, key), planes=cfg.data.planes,
                             target=cfg.data.target, transform=crop,
                             downsample=cfg.data.downsample, pool=cfg.data.pool,
@@ -60,6 +132,15 @@ class DensePath:
 
         return dense_collate(items)
 
+    @staticmethod
+    def pad(batch: dict, multiple: int) -> dict:
+        """A whole-image batch zero-padded to multiples of ``multiple`` (labels with -1)."""
+        h, w = batch["image"].shape[-2:]
+        pad = (0, -w % multiple, 0, -h % multiple)
+        batch["image"] = torch.nn.functional.pad(batch["image"], pad)
+        batch["label"] = torch.nn.functional.pad(batch["label"], pad, value=-1)
+        return batch
+
     def weights(self, batch: dict, device):
         cfg = self.cfg
         return torch.from_numpy(batch_weights(batch["label"].numpy(), cfg.loss.scheme,
@@ -67,10 +148,7 @@ class DensePath:
                                               cfg.loss.class_weights)).float().to(device)
 
     def forward(self, net, batch: dict, device):
-        cfg = self.cfg
-        image = runtime.to_input(batch["image"], device, cfg.train.channels_last)
-        with runtime.autocast(cfg.train.precision, device):
-            return net(image).float()
+        return _image_forward(self.cfg, net, batch, device)
 
     @staticmethod
     def loss(loss_fn, outputs, batch: dict, weight, device) -> dict:
@@ -84,8 +162,132 @@ class DensePath:
         return batch["label"].numpy()[active], pred[active], active[active]
 
 
+class SSNetPath(DensePath):
+    schemes = ("inverse_frequency", "none")
+    targets = ("ssnet",)
+    whose = "SSNet's"
+
+    def crop(self):
+        from ..data import RandomCrop
+
+        return RandomCrop(self.cfg.data.crop, min_pixels=1, shared=False)
+
+    def dataset(self, path: str, key: str, training: bool):
+        from ..data import DenseDataset
+
+        cfg = self.cfg
+        # validation too: the same crops at every pass (the held-out set stays at epoch 0)
+        return DenseDataset(_events(cfg, path, key), planes=cfg.data.planes,
+                            target=cfg.data.target, transform=[self.crop()],
+                            downsample=cfg.data.downsample, pool=cfg.data.pool,
+                            seed=cfg.data.seed, on_empty="skip",
+                            cache=cfg.data.cache or not training)
+
+    def weights(self, batch: dict, device):
+        from ..models.ssnet import ssnet_training_targets
+
+        weighted = self.cfg.loss.scheme == "inverse_frequency"
+        return ssnet_training_targets(batch["label"], weighted)[1].to(device)
+
+    @staticmethod
+    def classes(label):
+        """SSNet's classes (background 0, track 1, shower 2) of a batch's categories; -1 stays."""
+        from ..models.ssnet import CATEGORY_TO_CLASS
+
+        table = torch.tensor(CATEGORY_TO_CLASS, dtype=torch.int64, device=label.device)
+        return torch.where(label >= 0, table[label.clamp(min=0)], -1)
+
+    @classmethod
+    def loss(cls, loss_fn, outputs, batch: dict, weight, device) -> dict:
+        return loss_fn(outputs, cls.classes(batch["label"]).to(device), weight)
+
+    @classmethod
+    def predictions(cls, outputs, batch: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(truth class, prediction, active) over every pixel with ADC > 0."""
+        active = batch["image"].numpy() > 0
+        pred = outputs.argmax(dim=2).cpu().numpy()
+        return cls.classes(batch["label"]).numpy()[active], pred[active], active[active]
+
+
+def particle_source(spec: str, key: str, default_seed: int) -> tuple[int, int]:
+    """(count, seed) of ``single_particle:N`` or ``single_particle:N@SEED``."""
+    head, _, rest = spec.partition(":")
+    count, _, seed = rest.partition("@")
+    try:
+        if head != SINGLE_PARTICLE:
+            raise ValueError
+        n = int(count)
+        s = int(seed) if seed else default_seed
+        if n < 1 or s < 0:
+            raise ValueError
+    except ValueError:
+        raise LarsegError(f"data.{key}: '{spec}' is not a single-particle source; the PID CNN "
+                          f"trains on {SINGLE_PARTICLE}:N or {SINGLE_PARTICLE}:N@SEED "
+                          "(N ≥ 1 simulated particles)") from None
+    return n, s
+
+
+class ClassificationPath:
+    schemes = ("none",)
+    targets = (SPECIES_TARGET,)
+    whose = "a classification network's"
+
+    def __init__(self, cfg) -> None:
+        data = cfg.data
+        if len(data.planes) != 1:
+            raise LarsegError(f"data.planes: single-particle images are of one plane, got "
+                              f"{list(data.planes)} (the PID CNN's: [2], the collection plane)")
+        if data.crop[0] != data.crop[1]:
+            raise LarsegError(f"data.crop: single-particle images are square, got "
+                              f"{list(data.crop)}")
+        if data.downsample != 1:
+            raise LarsegError(f"data.downsample: single-particle images are at full resolution;"
+                              f" set 1, not {data.downsample}")
+        self.cfg = cfg
+        self.train_seed = particle_source(data.train, "train", data.seed)[1]
+
+    def dataset(self, path: str, key: str, training: bool):
+        from ..data.single_particle import SingleParticleConfig, SingleParticleDataset
+
+        cfg = self.cfg
+        n, seed = particle_source(path, key, cfg.data.seed + (0 if training else 1))
+        if not training and seed == self.train_seed:
+            raise LarsegError(f"data.{key}: seed {seed} is the training particles' seed: held-out "
+                              f"particles need another ({SINGLE_PARTICLE}:N@SEED)")
+        particles = SingleParticleConfig(plane=cfg.data.planes[0], size=cfg.data.crop[0])
+        return SingleParticleDataset(n, particles, seed=seed,
+                                     cache=cfg.data.cache or not training)
+
+    @staticmethod
+    def collate(items):
+        from ..data.single_particle import collate_particles
+
+        return collate_particles(items)
+
+    @staticmethod
+    def pad(batch: dict, multiple: int) -> dict:
+        return batch  # the crop side is checked to be a multiple (path_for)
+
+    def weights(self, batch: dict, device):
+        return None
+
+    def forward(self, net, batch: dict, device):
+        return _image_forward(self.cfg, net, batch, device)
+
+    @staticmethod
+    def loss(loss_fn, outputs, batch: dict, weight, device) -> dict:
+        return {"cross_entropy": loss_fn(outputs, batch["label"].to(device))}
+
+    @staticmethod
+    def predictions(outputs, batch: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(truth species, predicted species, all True) per image."""
+        truth = batch["label"].numpy()
+        return truth, outputs.argmax(dim=1).cpu().numpy(), np.ones(len(truth), bool)
+
+
 class SparsePath(DensePath):
     schemes = SPARSE_SCHEMES
+    whose = "a sparse network's"
 
     def dataset(self, path: str, key: str, training: bool):
         from ..data import AdcMask, RandomCrop, SparseDataset
@@ -105,6 +307,10 @@ class SparsePath(DensePath):
         from ..data.collate import sparse_collate
 
         return sparse_collate(items)
+
+    @staticmethod
+    def pad(batch: dict, multiple: int) -> dict:
+        return batch  # sparse networks take any spatial size
 
     def weights(self, batch: dict, device):
         w = sparse_batch_weights(batch, self.cfg.loss.scheme, self.cfg.model.n_classes)
@@ -132,23 +338,42 @@ class SparsePath(DensePath):
         return truth, pred, np.ones(len(truth), bool)
 
 
-def path_for(model, cfg) -> DensePath:
-    path = SparsePath(cfg) if input_kind(model) == "sparse" else DensePath(cfg)
-    if cfg.loss.scheme not in path.schemes:
-        raise LarsegError(f"loss.scheme '{cfg.loss.scheme}' is not one of a "
-                          f"{input_kind(model)} network's: {', '.join(path.schemes)}")
-    return path
+PATHS = {"dense": DensePath, "sparse": SparsePath, "ssnet": SSNetPath,
+         "classification": ClassificationPath}
+
+
+def path_for(model, cfg):
+    """The path of ``model``, after checking that the config's target and loss scheme are ones
+    it trains with."""
+    kind = path_kind(model)
+    if kind not in PATHS:
+        raise LarsegError(f"model '{cfg.model.name}' asks for training path '{kind}'; larseg "
+                          f"has {', '.join(PATHS)}")
+    cls = PATHS[kind]
+    if cfg.data.target not in cls.targets:
+        raise LarsegError(f"data.target '{cfg.data.target}' is not one of {cls.whose}: "
+                          f"{', '.join(cls.targets)}")
+    if cfg.loss.scheme not in cls.schemes:
+        raise LarsegError(f"loss.scheme '{cfg.loss.scheme}' is not one of {cls.whose}: "
+                          f"{', '.join(cls.schemes)}")
+    multiple = int(getattr(model, "size_multiple", 1))
+    if cls is ClassificationPath and cfg.data.crop[0] % multiple:
+        raise LarsegError(f"data.crop: the image side {cfg.data.crop[0]} must be a multiple of "
+                          f"{multiple} (2**model.depth)")
+    return cls(cfg)
 
 
 def loss_function(cfg, model):
     """The loss of a ``loss`` section for the model (:mod:`larseg.models.losses`)."""
     from ..models.losses import PixelCrossEntropy, PixelFocalLoss, SparseCrossEntropy
 
-    if input_kind(model) == "sparse":
-        if cfg.name != "cross_entropy":
-            raise LarsegError(f"loss.name '{cfg.name}': sparse networks train with "
-                              "cross_entropy")
+    kind = path_kind(model)
+    if kind in ("sparse", "classification") and cfg.name != "cross_entropy":
+        raise LarsegError(f"loss.name '{cfg.name}': {kind} networks train with cross_entropy")
+    if kind == "sparse":
         return SparseCrossEntropy()
+    if kind == "classification":
+        return torch.nn.CrossEntropyLoss()  # mean over the batch's images
     if cfg.name == "focal":
         return PixelFocalLoss(cfg.class_weights, cfg.focal_gamma)
     return PixelCrossEntropy(cfg.class_weights)

@@ -4,10 +4,14 @@ The output holds the input's events (ADC, labels where the input has them) plus,
 voxels, sparse2d products ``pred_<target>`` (the predicted class) and
 ``pred_<target>_score_<class>`` (the softmax score of each class). The network runs at the config's
 resolution (``data.downsample``); each full-resolution voxel takes the prediction of the pooled
-pixel it falls in. Writing is atomic and resumable exactly like ``larseg simulate``
-(:func:`larseg.io.jobs.write_job`: ``.partial``, commit markers, job identity = weights' sha256 +
-input file + config; SIGINT/SIGTERM stop at the next event with what is complete kept; a finished
-output of the same job is left untouched).
+pixel it falls in. A sparse network (SparseSSNet) sees only the pixels inside its input mask
+(``model.adc_min`` ≤ ADC ≤ ``model.adc_max``, note 1091's 10-300 ADC), the whole image in one
+pass; the products still cover every voxel of the input, so that they align with its ADC (and
+``larseg display --prediction`` overlays them): a voxel outside the mask has class -1 and score
+0 for every class (its scores do not sum to 1). Writing is atomic and resumable exactly like
+``larseg simulate`` (:func:`larseg.io.jobs.write_job`: ``.partial``, commit markers, job
+identity = weights' sha256 + input file + config; SIGINT/SIGTERM stop at the next event with
+what is complete kept; a finished output of the same job is left untouched).
 
 :func:`predict_sharded` (``larseg predict --ray``) cuts the input's events into blocks, one Ray
 task each writing ``OUTPUT/shard-KKKKK.h5`` with :func:`predict`, and ``OUTPUT/manifest.json``
@@ -26,6 +30,7 @@ import numpy as np
 from ..data._torch import torch
 from ..errors import LarsegError
 from .config import config_to_dict
+from .paths import input_kind
 from .trainer import TrainingConfig, size_multiple
 
 
@@ -61,7 +66,7 @@ def predict(cfg: TrainingConfig, weights: str | Path, data: str | Path, output: 
     from ..models import build
     from ..weights import resolve_weights
     from ..weights.loading import sha256_of
-    from .evaluate import _padded_forward, load_weights
+    from .evaluate import load_weights
 
     weights = resolve_weights(weights)
     model = build(cfg.model)
@@ -80,7 +85,7 @@ def predict(cfg: TrainingConfig, weights: str | Path, data: str | Path, output: 
     detector = events[0].detector.name if len(events) else "unknown"
     producers = getattr(events, "producers", None) or producers_for_detector(
         detector if detector != "unknown" else "microboone")
-    ds_factor, pool = cfg.data.downsample, cfg.data.pool
+    score_event = sparse_scores if input_kind(model) == "sparse" else _dense_scores
 
     def produce(indices: range, stop):
         for i in indices:
@@ -93,17 +98,9 @@ def predict(cfg: TrainingConfig, weights: str | Path, data: str | Path, output: 
             if missing:
                 raise LarsegError(f"file {data}, event {ev.tag}: no plane {missing[0]}, "
                                   f"which the config's data.planes needs")
-            image = torch.from_numpy(np.stack([pooled_image(by_plane[p], ds_factor, pool)
-                                               for p in cfg.data.planes]))[None]
-            with torch.no_grad():
-                logits = _padded_forward(model, image, size_multiple(model))
-            prob = torch.softmax(logits, dim=2)[0].numpy()  # (P, C, H', W')
-            scores = {}
-            for k, p in enumerate(cfg.data.planes):
-                img = by_plane[p]
-                scores[p] = prob[k][:, img.coords[:, 0] // ds_factor, img.coords[:, 1] // ds_factor]
-            prepared.sparse2d[class_producer] = [
-                values_product(by_plane[p], scores[p].argmax(axis=0)) for p in cfg.data.planes]
+            classes, scores = score_event(model, cfg, by_plane)
+            prepared.sparse2d[class_producer] = [values_product(by_plane[p], classes[p])
+                                                 for p in cfg.data.planes]
             for j, prod in enumerate(score_producers):
                 prepared.sparse2d[prod] = [values_product(by_plane[p], scores[p][j])
                                            for p in cfg.data.planes]
@@ -111,6 +108,72 @@ def predict(cfg: TrainingConfig, weights: str | Path, data: str | Path, output: 
 
     return write_job(output, n_events, producers=producers, identity=identity,
                      produce=produce, on_event=on_event).total
+
+
+def _dense_scores(model, cfg: TrainingConfig, by_plane: dict) -> tuple[dict, dict]:
+    """(class (N,), scores (C, N)) on every pixel of each plane of ``cfg.data.planes``: the
+    whole pooled image through the dense network, each pixel taking its pooled pixel's."""
+    from .evaluate import _padded_forward
+
+    f, pool = cfg.data.downsample, cfg.data.pool
+    image = torch.from_numpy(np.stack([pooled_image(by_plane[p], f, pool)
+                                       for p in cfg.data.planes]))[None]
+    with torch.no_grad():
+        logits = _padded_forward(model, image, size_multiple(model))
+    prob = torch.softmax(logits, dim=2)[0].numpy()  # (P, C, H', W')
+    scores = {}
+    for k, p in enumerate(cfg.data.planes):
+        img = by_plane[p]
+        scores[p] = prob[k][:, img.coords[:, 0] // f, img.coords[:, 1] // f]
+    return {p: s.argmax(axis=0) for p, s in scores.items()}, scores
+
+
+def sparse_scores(model, cfg: TrainingConfig, by_plane: dict) -> tuple[dict, dict]:
+    """(class (N,), scores (C, N)) on every pixel of each plane of ``cfg.data.planes`` from a
+    sparse network: the plane pooled as in training (``data.downsample``, ``data.pool``), the
+    input mask applied (``model.adc_min`` / ``adc_max``), the whole image in one pass; a pixel
+    takes its pooled pixel's scores, or class -1 and scores 0 where that is outside the mask."""
+    from ..data import AdcMask, PlaneArrays, downsample_plane
+    from ..models.sparse import SparseTensor
+    from .evaluate_sparse import input_mask
+
+    f, pool = cfg.data.downsample, cfg.data.pool
+    mask = AdcMask(*input_mask(cfg))
+    inputs, kept = [], []
+    for p in cfg.data.planes:
+        img = by_plane[p]
+        # pooled, then masked, as the trainer's sparse dataset does
+        pa = mask.apply_plane(downsample_plane(
+            PlaneArrays(img.plane, img.meta.shape, img.coords, img.values), f, pool))
+        kept.append((pa.coords, pa.shape))
+        inputs.append(SparseTensor.from_pixels(torch.from_numpy(pa.coords),
+                                               torch.from_numpy(pa.values), pa.shape))
+    with torch.no_grad():
+        prob = [torch.softmax(x.float(), dim=1).numpy() for x in model(inputs)]
+    classes, scores = {}, {}
+    for (coords, shape), pr, p in zip(kept, prob, cfg.data.planes):
+        img = by_plane[p]
+        pos = _rows_of(coords, img.coords // f, shape[1])
+        hit = pos >= 0
+        classes[p] = np.full(len(img), -1, dtype=np.int64)
+        classes[p][hit] = pr[pos[hit]].argmax(axis=1)
+        scores[p] = np.zeros((pr.shape[1], len(img)), dtype=np.float32)
+        scores[p][:, hit] = pr[pos[hit]].T
+    return classes, scores
+
+
+def _rows_of(table: np.ndarray, coords: np.ndarray, n_cols: int) -> np.ndarray:
+    """For each (row, column) of ``coords``, its row in ``table`` ((M, 2), unique), or -1."""
+    keys = table[:, 0].astype(np.int64) * n_cols + table[:, 1]
+    order = np.argsort(keys, kind="stable")
+    want = coords[:, 0].astype(np.int64) * n_cols + coords[:, 1]
+    pos = np.searchsorted(keys[order], want)
+    pos = np.minimum(pos, max(len(keys) - 1, 0))
+    out = np.full(len(want), -1, dtype=np.int64)
+    if len(keys):
+        hit = keys[order][pos] == want
+        out[hit] = order[pos[hit]]
+    return out
 
 
 def read_prediction(path: str | Path, producer: str, entry: int, event) -> list[np.ndarray]:

@@ -25,12 +25,20 @@ file and the events of the micro-batch, the last checkpoint left intact.
 
 The runtime options (:mod:`larseg.train.runtime`): ``train.device`` cpu | cuda | auto,
 ``train.precision`` fp32 | bf16 | fp16 (autocast), ``train.channels_last``, ``train.compile``.
+
+What differs between networks (data, weights, loss) is the model's path in
+:mod:`larseg.train.paths`: dense, sparse, SSNet (target ``ssnet``: 4 categories, 3 classes) and
+classification (the PID CNN on simulated single particles). SSNet's ``model.init_from`` names a
+PID CNN's weights whose encoder is copied into SSNet's before the first step of a fresh run
+(:func:`init_from`; recorded in ``RUN/init_from.json`` and in ``model.json``); a resumed run
+takes its weights from the checkpoint, whose config holds the same ``init_from``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import random
 from dataclasses import dataclass, field
@@ -45,39 +53,54 @@ from ..data.weights import SBND_MILD_WEIGHTS
 from ..errors import JobInterrupted, LarsegError
 from ..interrupt import graceful_stop
 from ..models.cosmic_tagger import CosmicTaggerConfig
+from ..models.pid_cnn import PIDConfig
+from ..models.sparse_cosmic_tagger import SparseCosmicTaggerConfig
 from ..models.sparse_ssnet import SparseSSNetConfig
+from ..models.ssnet import SSNetConfig
 from ..models.uresnet import UResNetConfig
 from . import checkpoint, distributed, optim as optim_lib, paths, runtime
 from .checkpoint import Position
 from .config import config_to_dict
 from .logs import RunLog
 
+_log = logging.getLogger(__name__)
+
 # the model section: one config dataclass per network, chosen by its ``name``
-ModelConfig = UResNetConfig | CosmicTaggerConfig | SparseSSNetConfig
+ModelConfig = (UResNetConfig | CosmicTaggerConfig | SparseCosmicTaggerConfig | SparseSSNetConfig
+               | SSNetConfig | PIDConfig)
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    train: str = ""                        # larcv3 file (or larcv1 ROOT) with ADC and labels
+    # larcv3 file (or larcv1 ROOT) with ADC and labels; for the PID CNN "single_particle:N",
+    # N simulated single particles (larseg.train.paths, ClassificationPath)
+    train: str = ""
     planes: tuple[int, ...] = (0, 1, 2)
-    target: Literal["cosmic", "semantic", "track_shower"] = "cosmic"
+    # what the labels are (larseg.data.targets): "ssnet" is SSNet's 4 training categories,
+    # "species" the PID CNN's e / γ / μ / π / p of single particles
+    target: Literal["cosmic", "semantic", "track_shower", "ssnet", "species"] = "cosmic"
     downsample: int = 2                    # SBND paper: 50 % resolution
     pool: Literal["mean", "sum", "max"] = "mean"  # CosmicTagger averages the ADC of 2×2
     crop: tuple[int, int] = (256, 256)     # rows, wires after downsampling
     batch_size: int = 1
     seed: int = 0
     cache: bool = True                     # keep the pooled events in memory after one read
-    validation: str = ""                   # held-out file, simulated with other seeds
-    validation_events: int = 4             # its first events, at full (downsampled) size
+    # held-out file, simulated with other seeds; for the PID CNN "single_particle:M" (seed
+    # data.seed + 1) or "single_particle:M@SEED"
+    validation: str = ""
+    # its first events: whole (downsampled) images; SSNet: one crop per plane; PID: particles
+    validation_events: int = 4
 
 
 @dataclass(frozen=True)
 class LossConfig:
     # dense networks, the SBND paper (section 7): "mild" class weights 1 / 1.5 / 10 (its
     # baseline), per-image balance, full (batch) balance, or none; sparse networks, note 1091:
-    # cluster (1 / cluster size, clipped) + vertex weights, either, balanced, or none
+    # cluster (1 / cluster size, clipped) + vertex weights, either, balanced, or none; SSNet
+    # (talk on PRD 99, 092001, slide "Pixel-wise loss"): inverse_frequency (1 / the pixel count
+    # of the pixel's category in its plane image) or none; the PID CNN: none
     scheme: Literal["mild", "image", "full", "none", "cluster+vertex", "cluster", "vertex",
-                    "balanced"] = "mild"
+                    "balanced", "inverse_frequency"] = "mild"
     class_weights: tuple[float, ...] = SBND_MILD_WEIGHTS
     # the SBND paper's cross entropy, or its proposed future work, the focal loss
     name: Literal["cross_entropy", "focal"] = "cross_entropy"
@@ -142,11 +165,7 @@ def _validate(model, loss_fn, ds, path, cfg: TrainingConfig, device) -> dict[str
             batch = path.collate([ds[i]])
             if batch is None:
                 continue
-            if "image" in batch:  # dense: pad to the network's multiple
-                h, w = batch["image"].shape[-2:]
-                pad = (0, -w % multiple, 0, -h % multiple)
-                batch["image"] = torch.nn.functional.pad(batch["image"], pad)
-                batch["label"] = torch.nn.functional.pad(batch["label"], pad, value=-1)
+            batch = path.pad(batch, multiple)  # dense images: to the network's multiple
             out = path.forward(model, batch, device)
             named = path.loss(loss_fn, out, batch, path.weights(batch, device), device)
             losses.append(float(sum(named.values())))
@@ -170,8 +189,45 @@ def _write_weights(run: Path, model, cfg: TrainingConfig) -> Path:
     meta = {"config": config_to_dict(cfg), "larseg_version": __version__,
             "parameters": sum(p.numel() for p in model.parameters()),
             "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    if (run / INIT_RECORD).is_file():  # where the encoder came from (model.init_from)
+        meta["init_from"] = json.loads((run / INIT_RECORD).read_text())
     (run / "model.json").write_text(json.dumps(meta, indent=1))
     return path
+
+
+#: the run's record of a transfer (model.init_from): file, sha256, tensors copied
+INIT_RECORD = "init_from.json"
+
+
+def init_from(model, cfg: TrainingConfig) -> dict | None:
+    """Transfer learning (talk on PRD 99, 092001, slide "Transfer learning"): copy the encoder
+    of the PID CNN in ``cfg.model.init_from`` into ``model``'s (SSNet). The PID CNN is built
+    with SSNet's encoder fields and the file loaded into it with the sha256 (when a JSON is
+    beside it) and architecture checks of :func:`larseg.weights.loading.load_checked`, so a
+    file of another shape is one line naming the first tensor that differs. The global torch
+    RNG is left as it was (building the PID CNN draws initial weights), so a run with and one
+    without the transfer start from the same decoder. Returns the record (file, sha256,
+    tensors copied), None when ``init_from`` is empty."""
+    from ..models.pid_cnn import PIDCNN, transfer_encoder
+    from ..weights import resolve_weights
+    from ..weights.loading import load_checked, sha256_of
+
+    spec = getattr(cfg.model, "init_from", "")
+    if not spec:
+        return None
+    m = cfg.model
+    try:
+        path = resolve_weights(spec)
+        with torch.random.fork_rng(devices=[]):
+            pid = PIDCNN(PIDConfig(filters=m.filters, depth=m.depth,
+                                   blocks_per_level=m.blocks_per_level,
+                                   stem_kernel=m.stem_kernel))
+        load_checked(pid, path)
+        n = transfer_encoder(pid, model)
+    except LarsegError as e:
+        raise LarsegError(f"model.init_from: {e} (it must be a PID CNN run's weights with "
+                          "SSNet's filters, depth, blocks_per_level and stem_kernel)") from None
+    return {"path": str(spec), "file": str(path), "sha256": sha256_of(path), "tensors": n}
 
 
 def train(cfg: TrainingConfig, run: str | Path, *, resume: bool = False,
@@ -199,11 +255,12 @@ class _Trainer:
         random.seed(cfg.data.seed)
         if device.type == "cuda" and device.index is None and world > 1:
             device = self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        from ..data.targets import n_classes
-
-        if n_classes(cfg.data.target) != cfg.model.n_classes:
-            raise LarsegError(f"data.target '{cfg.data.target}' has {n_classes(cfg.data.target)} "
-                              f"classes, model.n_classes is {cfg.model.n_classes}")
+        want = paths.target_classes(cfg.data.target)
+        if want != cfg.model.n_classes:
+            what = " (4 training categories: the edge band is background)" \
+                if cfg.data.target == "ssnet" else ""
+            raise LarsegError(f"data.target '{cfg.data.target}' has {want} classes{what}, "
+                              f"model.n_classes is {cfg.model.n_classes}")
         model = build(cfg.model).to(device)
         self.path = paths.path_for(model, cfg)
         self.dataset = self.path.dataset(cfg.data.train, "train", training=True)
@@ -228,6 +285,13 @@ class _Trainer:
         elif (run / "log.csv").exists() and not resume:
             raise LarsegError(f"run directory {run} holds a run already: --resume to continue "
                               "it, or give another directory")
+        else:  # a fresh start: the transfer (a checkpoint holds the transferred weights)
+            record = init_from(self.model, cfg)
+            if record is not None:
+                _log.info("model.init_from: %d encoder tensors from %s (sha256 %s…)",
+                          record["tensors"], record["file"], record["sha256"][:12])
+                if self.lead:
+                    (run / INIT_RECORD).write_text(json.dumps(record, indent=1))
         if self.world > 1:
             torch.distributed.barrier()  # every rank has looked at the run directory
         log = RunLog(run, cfg.train.tensorboard) if self.lead else None

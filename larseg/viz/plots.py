@@ -10,7 +10,9 @@ import numpy as np
 
 def confusion_figure(matrices: dict[str, Sequence[Sequence[float]]], names: Sequence[str],
                      path: Path, title: str = "") -> Path:
-    """One panel per plane: truth on x, prediction on y, each column normalised by its truth."""
+    """One panel per plane: truth on x, prediction on y, the matrices as given (rows: truth,
+    columns: prediction), e.g. normalised by truth (each drawn column sums to 1, note 1091's
+    Figs. 4, 5, 11, 12) or by prediction (each drawn row sums to 1)."""
     import matplotlib.pyplot as plt
 
     n = len(matrices)
