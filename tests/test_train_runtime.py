@@ -215,3 +215,17 @@ def test_sparse_batch_weights_by_hand():
     both = sparse_batch_weights(batch, "cluster+vertex", 5)[0]
     assert both.tolist() == pytest.approx([0.04, 0.04, 0.04, 0.02, 0.0])
     assert sparse_batch_weights(batch, "none", 5)[0].tolist() == [1, 1, 1, 1, 0]
+
+
+def test_a_run_directory_in_use_is_refused(simulated_files, tmp_path):
+    import fcntl
+
+    run = tmp_path / "busy"
+    run.mkdir()
+    with open(run / "run.lock", "a+") as held:  # as a training running in another process
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(LarsegError, match="is in use by another training"):
+            train(_cfg(simulated_files["sbnd"]), run)
+        assert not (run / "log.csv").exists()
+    last = train(_cfg(simulated_files["sbnd"]), run)  # free again: it trains
+    assert last["step"] == 3

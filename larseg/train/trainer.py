@@ -241,6 +241,22 @@ def train(cfg: TrainingConfig, run: str | Path, *, resume: bool = False,
         distributed.leave(world)
 
 
+def _lock_run(run: Path):
+    """An exclusive lock on ``RUN/run.lock`` for the whole run: two trainings writing one run
+    directory would interleave their checkpoints and logs."""
+    import fcntl
+
+    f = open(run / "run.lock", "a+")  # noqa: SIM115 - kept open: the lock lives with it
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.close()
+        raise LarsegError(f"run directory {run} is in use by another training (it holds "
+                          f"{run / 'run.lock'}): wait for it to end, or give another "
+                          "directory") from None
+    return f
+
+
 class _Trainer:
     def __init__(self, cfg: TrainingConfig, run: Path, device, rank: int, world: int) -> None:
         from ..models import build
@@ -278,6 +294,8 @@ class _Trainer:
 
     def run(self, resume: bool, on_step) -> dict:
         cfg, run = self.cfg, self.run_dir
+        lock = _lock_run(run) if self.lead else None  # held until this object goes
+        self._lock = lock
         ckpt = run / "checkpoint.pt"
         pos = Position()
         if resume and ckpt.exists():
