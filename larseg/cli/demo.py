@@ -16,8 +16,9 @@ _SAMPLES = (("microboone", "bomb", 4), ("microboone", "cosmics+neutrino", 4),
 
 @app.command(help=(
     "Run the main job: simulate MicroBooNE particle-bomb and cosmics+neutrino events and SBND "
-    "cosmics+neutrino events, write them as larcv3 files, and write event displays (PNG + HTML) "
-    "and a summary (summary.md, summary.json) to OUTPUT."))
+    "cosmics+neutrino events, write them as larcv3 files, write event displays (PNG + HTML), run "
+    "every network shipped in the package on its sample (evaluation report, predictions drawn "
+    "over the truth) and write a summary (summary.md, summary.json) to OUTPUT."))
 def demo(
     output: Path = typer.Option(Path("demo_output"), "--output", "-o", help="Output directory."),
     seed: int = typer.Option(2026, "--seed", help="Seed of the simulated samples."),
@@ -62,15 +63,80 @@ def demo(
                                   "figures": [p.name for p in figures]})
         console.print(f"{path}: {n} events in {result.seconds:.1f} s; displays "
                       f"{', '.join(p.name for p in figures)}")
+    report["networks"] = run_shipped_networks(output)
     (output / "summary.json").write_text(json.dumps(report, indent=1))
     (output / "summary.md").write_text(_markdown(report))
     console.print(f"wrote {output / 'summary.md'}")
 
 
+#: the demo sample each shipped network runs on, by its training target
+_SAMPLE_FOR_TARGET = {"cosmic": "sbnd_cosmics_neutrino", "semantic": "microboone_bomb",
+                      "ssnet": "microboone_bomb", "track_shower": "microboone_bomb"}
+
+
+def run_shipped_networks(output: Path, folder: Path | None = None) -> list[dict]:
+    """Each shipped network (in ``folder``, default the package's) on its demo sample in
+    ``output``: evaluation (metrics + report) and predictions drawn over the truth of the first
+    event."""
+    import numpy as np
+
+    from ..io import EventFile
+    from ..train.evaluate import evaluate
+    from ..train.predict import predict, read_prediction
+    from ..viz import render_event_png
+    from ..weights import WEIGHTS_DIR, available, shipped
+    from ..weights.loading import config_of
+
+    folder = WEIGHTS_DIR if folder is None else folder
+    out = []
+    for name in available(folder):
+        weights = shipped(name, folder)
+        cfg = config_of(weights)
+        sample = _SAMPLE_FOR_TARGET.get(cfg.data.target)
+        data = output / f"{sample}.h5"
+        if sample is None or not data.is_file():
+            continue
+        ev_dir = output / f"{name}_evaluation"
+        m = evaluate(cfg, weights, data, ev_dir)
+        pred_file = output / f"{sample}_{name}.h5"
+        predict(cfg, weights, data, pred_file)
+        producer = f"pred_{cfg.data.target}"
+        ev = EventFile(pred_file)[0]
+        pred = read_prediction(pred_file, producer, 0, ev)
+        png = render_event_png(ev, output / f"{sample}_{name}_event0.png",
+                               prediction=[np.where(np.isnan(x), -1, x).astype(np.int64)
+                                           for x in pred],
+                               prediction_field="semantic" if cfg.data.target == "track_shower"
+                               else cfg.data.target)
+        entry = {"network": name, "sample": f"{sample}.h5", "report": f"{ev_dir.name}/report.md",
+                 "display": png.name,
+                 "active": {p: {"accuracy": v["accuracy"], "mean_iou": v["mean_iou"]}
+                            for p, v in m["active"].items()}}
+        if "cosmic_tagger" in m:
+            entry["table2"] = m["cosmic_tagger"]["table2"]["all planes"]
+        out.append(entry)
+        console.print(f"{name} on {data.name}: " + ", ".join(
+            f"{p} accuracy {v['accuracy']:.3f}" for p, v in entry["active"].items())
+            + f"; report {ev_dir / 'report.md'}")
+    return out
+
+
 def _markdown(report: dict) -> str:
-    lines = ["# larseg demo", "",
-             f"Simulated with seed {report['seed']}. No trained network ships yet: the network "
-             "issues add their predictions and metrics here.", ""]
+    nets = report.get("networks") or []
+    lines = ["# larseg demo", "", f"Simulated with seed {report['seed']}."
+             + ("" if nets else " No trained network is shipped in this install."), ""]
+    for n in nets:
+        lines += [f"## {n['network']} on `{n['sample']}`", "",
+                  "| plane | active-pixel accuracy | mean IoU |", "|---|---|---|"]
+        lines += [f"| {p} | {v['accuracy']:.3f} | {v['mean_iou']:.3f} |"
+                  for p, v in n["active"].items()]
+        if "table2" in n:
+            t = n["table2"]
+            lines += ["", f"SBND paper metrics (all planes): non-background accuracy "
+                      f"{t['non_background_accuracy']:.3f}, cosmic IoU {t['cosmic_iou']:.3f}, "
+                      f"neutrino IoU {t['neutrino_iou']:.3f}."]
+        lines += ["", f"Full report: [{n['report']}]({n['report']})", "",
+                  f"![{n['display']}]({n['display']})", ""]
     for s in report["samples"]:
         summ = s["summary"]
         lines += [f"## {s['detector']} / {s['generator']}", "",
