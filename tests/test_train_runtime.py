@@ -229,3 +229,16 @@ def test_a_run_directory_in_use_is_refused(simulated_files, tmp_path):
         assert not (run / "log.csv").exists()
     last = train(_cfg(simulated_files["sbnd"]), run)  # free again: it trains
     assert last["step"] == 3
+
+
+def test_several_files_train_as_one_sample(simulated_files, tmp_path):
+    from larseg.io import EventFile
+    from larseg.io.events import ConcatEvents
+
+    a = simulated_files["sbnd"]
+    both = ConcatEvents([EventFile(a), EventFile(a)])
+    assert len(both) == 6 and both[4].tag == EventFile(a)[1].tag and both[-1].tag == both[2].tag
+    cfg = _cfg(f"{a},{a}", "train.steps=2", "train.checkpoint_every=2")
+    assert train(cfg, tmp_path / "two")["step"] == 2
+    with pytest.raises(LarsegError, match="data.train: file nowhere.h5 does not exist"):
+        train(_cfg(f"{a},nowhere.h5"), tmp_path / "bad")

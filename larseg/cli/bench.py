@@ -16,15 +16,19 @@ _REPO_BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 def _available() -> list[str]:
-    return sorted(p.stem.removeprefix("bench_") for p in _REPO_BENCHMARKS.glob("bench_*.py"))
+    return sorted(p.stem.removeprefix("bench_").replace("_", "-")
+                  for p in _REPO_BENCHMARKS.glob("bench_*.py"))
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-             help="Run a benchmark (simulate, read, transport, readout); extra options go to it, "
-                  "e.g. `larseg bench simulate --events 40`.")
+             help="Run a benchmark of benchmarks/ (simulate, read, loader, precision, "
+                  "cosmic-tagger, sparse-cosmic-tagger, sparse-ssnet, train-ddp, ...); extra "
+                  "options go to it, e.g. `larseg bench simulate --events 40` or "
+                  "`larseg bench cosmic-tagger --repeats 3`.")
 def bench(ctx: typer.Context,
-          name: str = typer.Argument(..., help="Benchmark name: simulate, read, transport, readout.")) -> None:
-    script = _REPO_BENCHMARKS / f"bench_{name}.py"
+          name: str = typer.Argument(..., help="Benchmark name (- or _ alike), e.g. "
+                                               "cosmic-tagger.")) -> None:
+    script = _REPO_BENCHMARKS / f"bench_{name.replace('-', '_')}.py"
     if not script.exists():
         have = ", ".join(_available()) or "none (benchmarks/ ships with the source checkout)"
         raise LarsegError(f"no benchmark '{name}'; available: {have}")

@@ -243,6 +243,26 @@ class EventFile(Sequence):
         return []
 
 
+class ConcatEvents(Sequence):
+    """Several event files as one sequence (entry k of the whole is entry k - offset of the
+    file holding it), e.g. a training sample made of two generators' files."""
+
+    def __init__(self, files: Sequence[Sequence[Event]]) -> None:
+        self.files = list(files)
+        self.offsets = np.cumsum([0] + [len(f) for f in self.files])
+        self.path = ",".join(str(getattr(f, "path", "?")) for f in self.files)
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        i = entry_index(index, len(self), Path(self.path))
+        k = int(np.searchsorted(self.offsets, i, side="right") - 1)
+        return self.files[k][i - int(self.offsets[k])]
+
+
 def open_events(path: str | Path, **kwargs) -> Sequence[Event]:
     """The events of a larcv3 HDF5 file (:class:`EventFile`) or of a larcv1/larcv2 ROOT file
     (:class:`larseg.io.root.RootImageFile`, ADC images only), chosen by the file's signature."""

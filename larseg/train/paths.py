@@ -87,12 +87,18 @@ def _events(cfg, path: str, key: str):
     if path.startswith(f"{SINGLE_PARTICLE}:"):
         raise LarsegError(f"data.{key}: '{path}' (simulated single particles) is the PID CNN's "
                           "data (model.name pid_cnn); this network reads files")
-    if not path or not Path(path).is_file():
-        raise LarsegError(f"data.{key}: file {path or '(none given)'} does not exist")
     fields = [SOURCE_FIELD[cfg.data.target]]
     if "cluster" in cfg.loss.scheme:
         fields.append("instance")  # the clusters of note 1091's weights
-    return open_events(Path(path), fields=fields)
+    files = [p.strip() for p in path.split(",") if p.strip()]  # "a.h5,b.h5": one sample
+    for f in files or [""]:
+        if not f or not Path(f).is_file():
+            raise LarsegError(f"data.{key}: file {f or '(none given)'} does not exist")
+    if len(files) == 1:
+        return open_events(Path(files[0]), fields=fields)
+    from ..io.events import ConcatEvents
+
+    return ConcatEvents([open_events(Path(f), fields=fields) for f in files])
 
 
 def _image_forward(cfg, net, batch: dict, device):
