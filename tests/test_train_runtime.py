@@ -193,8 +193,10 @@ def test_sparse_ssnet_trains_with_note_1091_weights(simulated_files, tmp_path):
     assert 0.0 <= last["val_accuracy"] <= 1.0 and math.isfinite(last["val_loss"])
     rows = _rows(tmp_path / "s")
     assert [r["step"] for r in rows] == ["1", "2", "3"]
-    with pytest.raises(LarsegError, match="loss.scheme 'mild' is not one of a sparse network's"):
-        train(load_config(None, TrainingConfig, sparse + ["loss.scheme=mild"]), tmp_path / "m")
+    with pytest.raises(LarsegError, match="loss.scheme 'image' is not one of"):
+        train(load_config(None, TrainingConfig, sparse + ["loss.scheme=image"]), tmp_path / "m")
+    with pytest.raises(LarsegError, match="loss.class_weights has 3 weights, the model 5 classes"):
+        train(load_config(None, TrainingConfig, sparse + ["loss.scheme=mild"]), tmp_path / "w")
     with pytest.raises(LarsegError, match="data.target 'cosmic' has 3 classes, model.n_classes "
                                           "is 5"):
         train(load_config(None, TrainingConfig, sparse + ["data.target=cosmic"]), tmp_path / "c")
@@ -242,3 +244,24 @@ def test_several_files_train_as_one_sample(simulated_files, tmp_path):
     assert train(cfg, tmp_path / "two")["step"] == 2
     with pytest.raises(LarsegError, match="data.train: file nowhere.h5 does not exist"):
         train(_cfg(f"{a},nowhere.h5"), tmp_path / "bad")
+
+
+def test_sparse_cosmic_tagger_trains_with_the_mild_weights(simulated_files, tmp_path):
+    cfg = load_config(None, TrainingConfig, [
+        f"data.train={simulated_files['sbnd']}", "model.name=sparse_cosmic_tagger",
+        "model.filters=2", "model.deep_filters=8", "model.backend=reference",
+        "data.crop=[64, 128]", "loss.scheme=mild", "train.steps=2", "train.checkpoint_every=2"])
+    last = train(cfg, tmp_path / "sct")
+    assert last["step"] == 2 and math.isfinite(last["loss"]) and last["loss"] > 0
+
+
+def test_sparse_cross_entropy_mean_is_the_weighted_pixel_average():
+    from larseg.models.losses import SparseCrossEntropy
+
+    logits = [torch.zeros(3, 3), torch.zeros(1, 3)]       # uniform: CE = ln 3 everywhere
+    label = [torch.tensor([0, 1, -1]), torch.tensor([2])]
+    weight = [torch.tensor([1.0, 1.5, 0.0]), torch.tensor([10.0])]
+    mean = SparseCrossEntropy("mean")(logits, label, weight)["cross_entropy"]
+    total = SparseCrossEntropy()(logits, label, weight, batch_size=2)["cross_entropy"]
+    assert float(mean) == pytest.approx(math.log(3) * 12.5 / 3)   # 3 labelled pixels
+    assert float(total) == pytest.approx(math.log(3) * 12.5 / 2)  # summed, per event

@@ -62,8 +62,15 @@ class PixelFocalLoss(_PixelLoss):
 class SparseCrossEntropy(torch.nn.Module):
     """Cross entropy on sparse per-plane logits ((N_p, C) each), weighted per pixel and *summed*
     over the non-zero pixels of every plane, as MicroBooNE note 1091's loss (its cluster weights
-    ∝ 1 / cluster size make each cluster count alike), divided by the events of the batch.
-    Pixels labelled -1 are ignored."""
+    ∝ 1 / cluster size make each cluster count alike), divided by the events of the batch; or
+    with ``reduction="mean"`` averaged over the labelled pixels (the SBND paper's). Pixels
+    labelled -1 are ignored."""
+
+    def __init__(self, reduction: str = "sum") -> None:
+        super().__init__()
+        if reduction not in ("sum", "mean"):
+            raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}")
+        self.reduction = reduction
 
     def forward(self, logits: list, label: list, weight: list, batch_size: int = 1) -> dict:
         # 0 × the logits: the graph stays connected when no pixel of the batch is labelled
@@ -73,4 +80,7 @@ class SparseCrossEntropy(torch.nn.Module):
             if keep.any():
                 ce = torch.nn.functional.cross_entropy(lg[keep], lab[keep], reduction="none")
                 total = total + (ce * w[keep].to(ce.dtype)).sum()
+        if self.reduction == "mean":
+            n = sum(int((lab >= 0).sum()) for lab in label)
+            return {"cross_entropy": total / max(n, 1)}
         return {"cross_entropy": total / max(int(batch_size), 1)}

@@ -47,7 +47,8 @@ import numpy as np
 
 from ..data._torch import torch
 from ..data.targets import SOURCE_FIELD, n_classes
-from ..data.weights import BATCH_SCHEMES, SPARSE_SCHEMES, batch_weights, sparse_batch_weights
+from ..data.weights import (BATCH_SCHEMES, SPARSE_SCHEMES, batch_weights, class_weights,
+                            sparse_batch_weights)
 from ..errors import LarsegError
 from . import runtime
 
@@ -292,7 +293,8 @@ class ClassificationPath:
 
 
 class SparsePath(DensePath):
-    schemes = SPARSE_SCHEMES
+    # note 1091's schemes, and the SBND paper's mild class weights for the sparse cosmic tagger
+    schemes = (*SPARSE_SCHEMES, "mild")
     whose = "a sparse network's"
 
     def dataset(self, path: str, key: str, training: bool):
@@ -319,7 +321,11 @@ class SparsePath(DensePath):
         return batch  # sparse networks take any spatial size
 
     def weights(self, batch: dict, device):
-        w = sparse_batch_weights(batch, self.cfg.loss.scheme, self.cfg.model.n_classes)
+        cfg = self.cfg
+        if cfg.loss.scheme == "mild":
+            w = [class_weights(np.asarray(lab), cfg.loss.class_weights) for lab in batch["label"]]
+        else:
+            w = sparse_batch_weights(batch, cfg.loss.scheme, cfg.model.n_classes)
         return [torch.from_numpy(x).float().to(device) for x in w]
 
     def forward(self, net, batch: dict, device):
@@ -362,6 +368,10 @@ def path_for(model, cfg):
     if cfg.loss.scheme not in cls.schemes:
         raise LarsegError(f"loss.scheme '{cfg.loss.scheme}' is not one of {cls.whose}: "
                           f"{', '.join(cls.schemes)}")
+    n = getattr(cfg.model, "n_classes", None)
+    if cfg.loss.scheme == "mild" and n is not None and len(cfg.loss.class_weights) != n:
+        raise LarsegError(f"loss.class_weights has {len(cfg.loss.class_weights)} weights, the "
+                          f"model {n} classes: give one weight per class with loss.scheme mild")
     multiple = int(getattr(model, "size_multiple", 1))
     if cls is ClassificationPath and cfg.data.crop[0] % multiple:
         raise LarsegError(f"data.crop: the image side {cfg.data.crop[0]} must be a multiple of "
@@ -376,8 +386,8 @@ def loss_function(cfg, model):
     kind = path_kind(model)
     if kind in ("sparse", "classification") and cfg.name != "cross_entropy":
         raise LarsegError(f"loss.name '{cfg.name}': {kind} networks train with cross_entropy")
-    if kind == "sparse":
-        return SparseCrossEntropy()
+    if kind == "sparse":  # the SBND paper averages over pixels, note 1091 sums
+        return SparseCrossEntropy(reduction="mean" if cfg.scheme == "mild" else "sum")
     if kind == "classification":
         return torch.nn.CrossEntropyLoss()  # mean over the batch's images
     if cfg.name == "focal":
