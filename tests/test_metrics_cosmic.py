@@ -117,3 +117,12 @@ def test_evaluate_adds_the_paper_metrics_and_selection(simulated_files, tmp_path
     assert "Table 2" in report and "cosmic only (rejection)" in report
     for png in ("selection.png", "iou_vs_energy.png", "confusion.png"):
         assert (tmp_path / "eval" / png).stat().st_size > 10_000
+    # without --data: the config's eval section names the held-out files
+    again = subprocess.run([larseg, "evaluate", str(run / "config.yaml"), "--weights",
+                            str(run / "model.safetensors"), "--set",
+                            f"eval.data={cosmics},{simulated_files['sbnd']}", "--set",
+                            "eval.max_events=1", "-o", str(tmp_path / "eval2")],
+                           capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    m2 = json.loads((tmp_path / "eval2" / "metrics.json").read_text())
+    assert m2["events"] == 2 and m2["data"] == [str(cosmics), str(simulated_files["sbnd"])]

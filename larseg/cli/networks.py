@@ -13,31 +13,52 @@ from .app import app
 
 
 
+def config_path(config: Path) -> Path:
+    """A config file, or the name of a shipped one (``cosmic_tagger`` ->
+    ``larseg/configs/cosmic_tagger.yaml``)."""
+    from .common import existing_file
+
+    if not config.exists() and config.suffix == "" and len(config.parts) == 1:
+        shipped = Path(__file__).resolve().parents[1] / "configs" / f"{config}.yaml"
+        if shipped.is_file():
+            return shipped
+    return existing_file(config)
+
+
 @app.command(help=(
-    "Train a network from a YAML config (sections model, data, loss, optim, train; unknown keys "
-    "and wrong types are errors naming the key). Checkpoints go to OUTPUT every "
-    "train.checkpoint_every steps and at the end (written atomically); Ctrl-C or SIGTERM stops "
-    "after the step in progress with a checkpoint, and --resume continues exactly where the run "
-    "stood. OUTPUT also gets config.yaml (the resolved config), log.csv (every loss term per "
-    "step) and model.safetensors + model.json (the final weights).\n\n"
-    "Example: larseg train my.yaml --set data.train=sbnd.h5 --set optim.lr=1e-3 -o runs/a"))
+    "Train a network from a YAML config: a file, or the name of a shipped one (cosmic_tagger, "
+    "sparse_ssnet, ssnet, pid_cnn: larseg/configs/, each saying in its header how to simulate "
+    "its data). Sections: model (name: uresnet, cosmic_tagger, sparse_cosmic_tagger, "
+    "sparse_ssnet, ssnet, pid_cnn, and that network's fields), data (files, target, crops, "
+    "downsampling), loss (scheme: the SBND paper's mild / image / full / none, note 1091's "
+    "cluster+vertex, SSNet's inverse_frequency; cross_entropy or focal), optim (rmsprop / adam / "
+    "adamw, lr, accumulate, clip_norm, schedule), train (steps, checkpoint_every, validate_every, "
+    "threads, device, precision fp32 / bf16 / fp16, channels_last, compile, tensorboard). Unknown "
+    "keys and wrong types are one line naming the key.\n\n"
+    "Checkpoints go to OUTPUT every train.checkpoint_every steps and at the end (atomically); "
+    "Ctrl-C or SIGTERM stops after the step in progress with a checkpoint, and --resume "
+    "continues exactly where the run stood. OUTPUT gets config.yaml (the resolved config), "
+    "log.csv (every loss term per step) and model.safetensors + model.json (the final weights). "
+    "Data-parallel: torchrun --standalone --nproc_per_node 2 -m larseg train ...\n\n"
+    "Example: larseg train cosmic_tagger --set train.steps=200 -o runs/ct"))
 def train(
-    config: Path = typer.Argument(..., help="Training config (YAML)."),
+    config: Path = typer.Argument(..., help="Training config (YAML), or a shipped config's name."),
     output: Path = typer.Option(Path("run"), "--output", "-o", help="Run directory."),
     overrides: list[str] = typer.Option([], "--set", help="Override a config key: a.b=value."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in OUTPUT."),
+    device: str = typer.Option("", "--device",
+                               help="cpu, cuda, cuda:N or auto (default: train.device)."),
 ) -> None:
+    import time
+
     from ..train.config import load_config
     from ..train.trainer import TrainingConfig, train as run_training
     from .app import console
-    from .common import existing_file
-
     from .common import progress_bar
 
-    cfg = load_config(existing_file(config), TrainingConfig, overrides)
-    import time
-
-    t0, first = time.perf_counter(), [None]
+    extra = [f"train.device={device}"] if device else []
+    cfg = load_config(config_path(config), TrainingConfig, [*overrides, *extra])
+    first = [None]
 
     with progress_bar("training", total=cfg.train.steps) as done:
         def show(row: dict) -> None:
@@ -75,11 +96,14 @@ def evaluate(
     weights: Path = typer.Option(..., "--weights", "-w",
                                  help="model.safetensors of a run, or the name of shipped "
                                       "weights."),
-    data: list[Path] = typer.Option(..., "--data", "-d",
-                                    help="larcv3 (or larcv1 ROOT) file; repeat for more."),
+    data: list[Path] = typer.Option([], "--data", "-d",
+                                    help="larcv3 (or larcv1 ROOT) file; repeat for more "
+                                         "(default: the config's eval.data)."),
     output: Path = typer.Option(Path("evaluation"), "--output", "-o", help="Output directory."),
     overrides: list[str] = typer.Option([], "--set", help="Override a config key: a.b=value."),
-    max_events: int = typer.Option(0, "--max-events", "-n", min=0, help="0: every event."),
+    max_events: int = typer.Option(-1, "--max-events", "-n", min=-1,
+                                   help="Events per file (0: every event; default: "
+                                        "eval.max_events)."),
 ) -> None:
     from ..train.config import load_config
     from ..train.evaluate import evaluate as run_evaluation
@@ -87,8 +111,14 @@ def evaluate(
     from .app import console
     from .common import existing_file
 
-    cfg = load_config(existing_file(config), TrainingConfig, overrides)
-    m = run_evaluation(cfg, weights, [existing_file(d) for d in data], output, max_events)
+    cfg = load_config(config_path(config), TrainingConfig, overrides)
+    if not data:
+        data = [Path(d.strip()) for d in cfg.eval.data.split(",") if d.strip()]
+        if not data:
+            raise LarsegError("give the held-out files with --data, or in the config's "
+                              "eval.data")
+    n = cfg.eval.max_events if max_events < 0 else max_events
+    m = run_evaluation(cfg, weights, [existing_file(d) for d in data], output, n)
     for plane, s in m["active"].items():
         two = (f", track/shower accuracy {m['track_shower'][plane]['accuracy']:.4f}"
                if "track_shower" in m else "")

@@ -136,12 +136,21 @@ class RunConfig:
 
 
 @dataclass(frozen=True)
+class EvalConfig:
+    # the held-out files `larseg evaluate` reads when no --data is given ("a.h5,b.h5"),
+    # simulated with seeds apart from the training data's
+    data: str = ""
+    max_events: int = 0                    # per file (0: every event)
+
+
+@dataclass(frozen=True)
 class TrainingConfig:
     model: ModelConfig = field(default_factory=UResNetConfig)
     data: DataConfig = field(default_factory=DataConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: RunConfig = field(default_factory=RunConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
 
 def size_multiple(model) -> int:
