@@ -125,13 +125,16 @@ class DensePath:
     def dataset(self, path: str, key: str, training: bool):
         from ..data import DenseDataset
 
+        return self._dataset(DenseDataset, path, key, training,
+                             [self.crop()] if training else None)
+
+    def _dataset(self, cls, path: str, key: str, training: bool, transform):
+        """A ``cls`` dataset of the files ``path`` with the config's planes, target and
+        pooling; held-out sets (training=False) are always kept in memory."""
         cfg = self.cfg
-        crop = [self.crop()] if training else None
-        return DenseDataset(_events(cfg, path, key), planes=cfg.data.planes,
-                            target=cfg.data.target, transform=crop,
-                            downsample=cfg.data.downsample, pool=cfg.data.pool,
-                            seed=cfg.data.seed, on_empty="skip",
-                            cache=cfg.data.cache or not training)
+        return cls(_events(cfg, path, key), planes=cfg.data.planes, target=cfg.data.target,
+                   transform=transform, downsample=cfg.data.downsample, pool=cfg.data.pool,
+                   seed=cfg.data.seed, on_empty="skip", cache=cfg.data.cache or not training)
 
     @staticmethod
     def collate(items):
@@ -182,13 +185,8 @@ class SSNetPath(DensePath):
     def dataset(self, path: str, key: str, training: bool):
         from ..data import DenseDataset
 
-        cfg = self.cfg
         # validation too: the same crops at every pass (the held-out set stays at epoch 0)
-        return DenseDataset(_events(cfg, path, key), planes=cfg.data.planes,
-                            target=cfg.data.target, transform=[self.crop()],
-                            downsample=cfg.data.downsample, pool=cfg.data.pool,
-                            seed=cfg.data.seed, on_empty="skip",
-                            cache=cfg.data.cache or not training)
+        return self._dataset(DenseDataset, path, key, training, [self.crop()])
 
     def weights(self, batch: dict, device):
         from ..models.ssnet import ssnet_training_targets
@@ -304,11 +302,7 @@ class SparsePath(DensePath):
         steps = [AdcMask(cfg.model.adc_min, cfg.model.adc_max)]
         if training:
             steps.append(RandomCrop(cfg.data.crop, min_pixels=1))
-        return SparseDataset(_events(cfg, path, key), planes=cfg.data.planes,
-                             target=cfg.data.target, transform=steps,
-                             downsample=cfg.data.downsample, pool=cfg.data.pool,
-                             seed=cfg.data.seed, on_empty="skip",
-                             cache=cfg.data.cache or not training)
+        return self._dataset(SparseDataset, path, key, training, steps)
 
     @staticmethod
     def collate(items):
