@@ -265,3 +265,28 @@ def test_sparse_cross_entropy_mean_is_the_weighted_pixel_average():
     total = SparseCrossEntropy()(logits, label, weight, batch_size=2)["cross_entropy"]
     assert float(mean) == pytest.approx(math.log(3) * 12.5 / 3)   # 3 labelled pixels
     assert float(total) == pytest.approx(math.log(3) * 12.5 / 2)  # summed, per event
+
+
+def test_an_interrupted_run_leaves_the_weights_of_its_last_step(simulated_files, tmp_path):
+    import json
+    import os
+    import signal
+
+    from larseg.errors import JobInterrupted
+    from larseg.models import build
+    from larseg.train.evaluate import load_weights
+
+    cfg = _cfg(simulated_files["sbnd"], "train.steps=4", "train.checkpoint_every=4")
+
+    def interrupt_at_2(row):
+        if row["step"] == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C: stop after this step
+
+    with pytest.raises(JobInterrupted, match="weights of step 2"):
+        train(cfg, tmp_path / "r", on_step=interrupt_at_2)
+    meta = json.loads((tmp_path / "r" / "model.json").read_text())
+    assert meta["step"] == 2 and meta["complete"] is False
+    load_weights(build(cfg.model), tmp_path / "r" / "model.safetensors")  # hash and shapes
+    train(cfg, tmp_path / "r", resume=True)
+    meta = json.loads((tmp_path / "r" / "model.json").read_text())
+    assert meta["step"] == 4 and meta["complete"] is True

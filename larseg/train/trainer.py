@@ -188,7 +188,9 @@ def _validate(model, loss_fn, ds, path, cfg: TrainingConfig, device) -> dict[str
             "val_accuracy": right / total if total else float("nan")}
 
 
-def _write_weights(run: Path, model, cfg: TrainingConfig) -> Path:
+def _write_weights(run: Path, model, cfg: TrainingConfig, step: int) -> Path:
+    """RUN/model.safetensors + model.json (config, parameters, sha256, the step they are of
+    and whether the run was complete: an interrupted run leaves usable weights too)."""
     from safetensors.torch import save_file
 
     path = run / "model.safetensors"
@@ -198,7 +200,8 @@ def _write_weights(run: Path, model, cfg: TrainingConfig) -> Path:
     os.replace(tmp, path)
     meta = {"config": config_to_dict(cfg), "larseg_version": __version__,
             "parameters": sum(p.numel() for p in model.parameters()),
-            "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "step": step, "complete": step >= cfg.train.steps}
     if (run / INIT_RECORD).is_file():  # where the encoder came from (model.init_from)
         meta["init_from"] = json.loads((run / INIT_RECORD).read_text())
     (run / "model.json").write_text(json.dumps(meta, indent=1))
@@ -344,10 +347,13 @@ class _Trainer:
                 while pos.step < cfg.train.steps:
                     if distributed.any_rank(bool(stop), self.world, self.device):
                         keep()
+                        if self.lead:
+                            _write_weights(run, self.model, cfg, pos.step)
                         raise JobInterrupted(
                             f"interrupted ({stop.name}) after step {pos.step}; checkpoint in "
-                            f"{ckpt}: run the same command with --resume to continue",
-                            exit_code=stop.exit_code)
+                            f"{ckpt} and the weights of step {pos.step} in "
+                            f"{run / 'model.safetensors'}: run the same command with --resume "
+                            "to continue", exit_code=stop.exit_code)
                     last = self._step(pos)
                     if held_out is not None:
                         every = cfg.train.validate_every
@@ -364,7 +370,7 @@ class _Trainer:
             if log is not None:
                 log.close()
         if self.lead:
-            _write_weights(run, self.model, cfg)
+            _write_weights(run, self.model, cfg, pos.step)
         return last
 
     def _micro_batch(self, pos: Position):
