@@ -39,8 +39,19 @@ from . import larcv3_schema as S
 from .filesafety import close_quietly, freeze, io_reason, release_space, reserve_space
 from .identity import IDENTITY_ATTR, check_identity, partial_path
 from .staging import ProductGroup
-from .rows import _id_extents, _sorted_cluster_voxels, _sorted_voxels, _voxels
+from .rows import _id_extents, _sorted_cluster_voxels, _sorted_voxels
 from .products import Cluster2D, Image2D, Sparse2D, metas_to_rows
+
+
+def _fill_voxels(rows: np.ndarray, ids: list[np.ndarray], values: list[np.ndarray]) -> None:
+    """Write the (id, value) parts one after the other into staged voxel rows."""
+    a = 0
+    for i, v in zip(ids, values):
+        b = a + i.size
+        rows["id"][a:b] = i
+        rows["value"][a:b] = v
+        a = b
+
 
 def producer_missing(given: dict[str, dict], key: tuple[str, str]) -> bool:
     return key[1] not in given.get(key[0], {})
@@ -251,8 +262,7 @@ class Larcv3Writer:
                     for producer, content in products.items()]
         for ptype, producer, content in prepared:
             self._check(ptype, producer, content, tag)
-        snapshot = {key: {n: len(rows) for n, rows in g.pending.items()}
-                    for key, g in self._groups.items()}
+        snapshot = {key: g.mark() for key, g in self._groups.items()}
         try:
             for ptype, producer, content in prepared:
                 g = self._group(ptype, producer)
@@ -261,9 +271,8 @@ class Larcv3Writer:
             # roll back this event's buffered rows (and groups it created) before re-raising
             for key in [k for k in self._groups if k not in snapshot]:
                 del self._h5[self._groups.pop(key).group.name]
-            for key, sizes in snapshot.items():
-                for name, k in sizes.items():
-                    del self._groups[key].pending[name][k:]
+            for key, mark in snapshot.items():
+                self._groups[key].rollback(mark)
             raise
         for key, g in self._groups.items():
             if producer_missing(given, key):
@@ -296,7 +305,7 @@ class Larcv3Writer:
                                            np.array([p.meta.projection_id for p in projs])))
         g.add("image_meta", metas_to_rows([p.meta for p in projs]))
         if projs:
-            g.add("voxels", _voxels(np.concatenate(ids), np.concatenate(vals)))
+            _fill_voxels(g.stage("voxels", int(counts.sum())), ids, vals)
 
     def _add_cluster2d(self, g: ProductGroup, projs: list[Cluster2D], what: str) -> None:
         ext = np.zeros(1, S.EXTENTS_DTYPE)
@@ -311,7 +320,7 @@ class Larcv3Writer:
             g.add("cluster_extents", _id_extents(g.next_index("voxels"), np.diff(p.offsets),
                                                  p.cluster_ids))
             if ids.size:
-                g.add("voxels", _voxels(ids, vals))
+                _fill_voxels(g.stage("voxels", ids.size), [ids], [vals])
 
     def _add_particle(self, g: ProductGroup, rows: np.ndarray, what: str) -> None:
         ext = np.zeros(1, S.EXTENTS_DTYPE)

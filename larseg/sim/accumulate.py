@@ -139,6 +139,8 @@ def _accumulate_chunk(start, row, sig_long, time_res, col, sig_col, electrons, g
     """
     wr = np.empty(2 * MAX_HALF_WIDTH + 1)
     wc = np.empty(2 * MAX_HALF_WIDTH + 1)
+    cell_w = np.empty(_MAX_CELLS)                 # the cells a deposit writes: weight ...
+    cell_f = np.empty(_MAX_CELLS, dtype=np.int64)  # ... and flat pixel, in stencil order
     # buffers may differ in length (they are grown separately): stay within the shortest
     cap = min(pix.shape[0], total.shape[0], last.shape[0], slot.shape[0])
     tcap = min(t_pix.shape[0], t_part.shape[0], t_q.shape[0])
@@ -197,38 +199,50 @@ def _accumulate_chunk(start, row, sig_long, time_res, col, sig_col, electrons, g
         mc = sc / sq
         fr, nr = _bin_weights(r0 + mr, math.sqrt(max(srr / sq - mr * mr, 0.0)), table, wr)
         fc, nc = _bin_weights(c0 + mc, math.sqrt(max(scc / sq - mc * mc, 0.0)), table, wc)
+        # one pass over the stencil: the normalisation (every cell above CELL_EPS, in or out
+        # of the image) and the list of cells to write (inside the band and the wires)
         s = 0.0
+        m = 0
         for a in range(nr):
+            rr = fr + a
+            row_in = lo <= rr < hi
             for b in range(nc):
                 w = wr[a] * wc[b]
                 if w >= CELL_EPS:
                     s += w
+                    cc = fc + b
+                    if row_in and col_lo <= cc < col_hi:
+                        cell_w[m] = w
+                        cell_f[m] = rr * n_cols + cc
+                        m += 1
         scale = sq / s
-        for a in range(nr):
-            rr = fr + a
-            if rr < lo or rr >= hi:
-                continue
-            for b in range(nc):
-                cc = fc + b
-                if cc < col_lo or cc >= col_hi:
-                    continue
-                w = wr[a] * wc[b]
-                if w < CELL_EPS:
-                    continue
-                val = w * scale
-                f = rr * n_cols + cc
-                k, n_pix, new = map_slot(dense_map, pix, total, f, n_pix)
-                if new:
-                    last[k] = -1
+        for c in range(m):
+            val = cell_w[c] * scale
+            f = cell_f[c]
+            k = dense_map[f]
+            if k < 0:  # a new pixel: its charge and its first triplet are this value
+                k = n_pix
+                dense_map[f] = k
+                pix[k] = f
+                total[k] = val
+                last[k] = p
+                slot[k] = n_trip
+                t_pix[n_trip] = k
+                t_part[n_trip] = p
+                t_q[n_trip] = val
+                n_trip += 1
+                n_pix += 1
+            else:
                 total[k] += val
-                if last[k] != p:
+                if last[k] != p:  # this particle's first charge in the pixel
                     last[k] = p
                     slot[k] = n_trip
                     t_pix[n_trip] = k
                     t_part[n_trip] = p
-                    t_q[n_trip] = 0.0
+                    t_q[n_trip] = val
                     n_trip += 1
-                t_q[slot[k]] += val
+                else:
+                    t_q[slot[k]] += val
     return n, n_pix, n_trip
 
 
@@ -254,7 +268,10 @@ class Workspace:
     def dense_map(self, size: int) -> np.ndarray:
         """The flat-pixel -> compact-index map for images of ``size`` pixels (all -1 between
         uses: whoever fills it resets the entries it touched)."""
-        return self._maps.setdefault(size, np.full(size, -1, dtype=np.int32))
+        m = self._maps.get(size)
+        if m is None:  # (not setdefault: that would fill a fresh 14 MB map at every call)
+            m = self._maps[size] = np.full(size, -1, dtype=np.int32)
+        return m
 
     def drop_map(self, size: int) -> None:
         """Forget a map that may be dirty (after an error), so the next use starts afresh."""

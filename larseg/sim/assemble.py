@@ -55,24 +55,28 @@ def row_major_order(flat: np.ndarray, n_rows: int, n_cols: int) -> np.ndarray:
     return out
 
 
-# A written pixel travels through the sort as one int64 key, flat | (label + 1) << 23 |
-# cosmic << 56 (flat < 2^23 pixels: MicroBooNE has 3.5 M), its value and its index in written
-# order: three arrays scattered per pass, so the final loop reads everything sequentially.
-_FLAT_BITS = 23
-_FLAT_MASK = (1 << _FLAT_BITS) - 1
-_LABEL_BITS = 33
+# A written pixel travels through the sort as one int64 key, position | (label + 1) << 25 |
+# cosmic << 56, its value and its index in written order: three arrays scattered per pass, so
+# the final loop reads everything sequentially. The position is row << col_bits | column
+# (col_bits: the bits of the largest column), so that both sort passes and the coordinates
+# are shifts and masks, not divisions (MicroBooNE: 10 + 12 bits, SBND 11 + 11).
+_POS_BITS = 25
+_POS_MASK = (1 << _POS_BITS) - 1
+_LABEL_BITS = 31
 _LABEL_MASK = (1 << _LABEL_BITS) - 1
 
 
 @njit(cache=True)
 def _assemble(n_acc, pix, total, value, in_roi, noise_pix, noise_val, n_trip, t_pix, t_part, t_q,
-              semantic_of_particle, is_neutrino, n_rows, n_cols, storage_threshold, saturation,
+              semantic_of_particle, is_neutrino, n_rows, n_cols, col_bits, storage_threshold,
+              saturation,
               label_threshold, origin_threshold, best, best_q, nu_q, cos_q, m_of_k, key, val, src,
               key2, val2, src2, count, pos_m, coords, values, cosmic, semantic, instance,
               pc_pix, pc_part, pc_q):
     """Kernel of :func:`assemble_plane`; every array is a preallocated buffer. Returns
     (written pixels, particle-charge triplets)."""
     n_noise = noise_pix.shape[0]
+    col_mask = (1 << col_bits) - 1
     for k in range(n_acc):
         best[k] = -1
         best_q[k] = 0.0
@@ -107,25 +111,30 @@ def _assemble(n_acc, pix, total, value, in_roi, noise_pix, noise_val, n_trip, t_
             else:
                 cos = _NEUTRINO if is_neutrino[lab] else _COSMIC
             m_of_k[k] = m
-        key[m] = pix[k] | ((lab + 1) << _FLAT_BITS) | (cos << (_FLAT_BITS + _LABEL_BITS))
+        f = pix[k]
+        r = f // n_cols
+        key[m] = (((r << col_bits) | (f - r * n_cols)) | ((lab + 1) << _POS_BITS)
+                  | (cos << (_POS_BITS + _LABEL_BITS)))
         val[m] = min(v, saturation)
         src[m] = m
         m += 1
     for i in range(n_noise):
         v = noise_val[i]
         if v >= storage_threshold:
-            key[m] = noise_pix[i]
+            f = noise_pix[i]
+            r = f // n_cols
+            key[m] = (r << col_bits) | (f - r * n_cols)
             val[m] = min(v, saturation)
             src[m] = m
             m += 1
     # LSD radix sort on (row, column): by column, then stably by row
     count[:n_cols + 1] = 0
     for i in range(m):
-        count[(key[i] & _FLAT_MASK) % n_cols + 1] += 1
+        count[(key[i] & col_mask) + 1] += 1
     for c in range(n_cols):
         count[c + 1] += count[c]
     for i in range(m):
-        c = (key[i] & _FLAT_MASK) % n_cols
+        c = key[i] & col_mask
         d = count[c]
         key2[d] = key[i]
         val2[d] = val[i]
@@ -133,11 +142,11 @@ def _assemble(n_acc, pix, total, value, in_roi, noise_pix, noise_val, n_trip, t_
         count[c] = d + 1
     count[:n_rows + 1] = 0
     for i in range(m):
-        count[(key2[i] & _FLAT_MASK) // n_cols + 1] += 1
+        count[((key2[i] & _POS_MASK) >> col_bits) + 1] += 1
     for r in range(n_rows):
         count[r + 1] += count[r]
     for i in range(m):
-        r = (key2[i] & _FLAT_MASK) // n_cols
+        r = (key2[i] & _POS_MASK) >> col_bits
         d = count[r]
         key[d] = key2[i]
         val[d] = val2[i]
@@ -145,16 +154,14 @@ def _assemble(n_acc, pix, total, value, in_roi, noise_pix, noise_val, n_trip, t_
         count[r] = d + 1
     for o in range(m):
         kk = key[o]
-        f = kk & _FLAT_MASK
-        r = f // n_cols
-        coords[o, 0] = r
-        coords[o, 1] = f - r * n_cols
+        coords[o, 0] = (kk & _POS_MASK) >> col_bits
+        coords[o, 1] = kk & col_mask
         values[o] = val[o]
-        lab = ((kk >> _FLAT_BITS) & _LABEL_MASK) - 1
+        lab = ((kk >> _POS_BITS) & _LABEL_MASK) - 1
         instance[o] = lab
         if lab >= 0:
             semantic[o] = semantic_of_particle[lab]
-            cosmic[o] = kk >> (_FLAT_BITS + _LABEL_BITS)
+            cosmic[o] = kk >> (_POS_BITS + _LABEL_BITS)
         else:
             semantic[o] = -1
             cosmic[o] = _BACKGROUND
@@ -197,8 +204,13 @@ def assemble_plane(ws, n_acc: int, n_trip: int, noise_pix: np.ndarray, noise_val
     Returns fresh arrays (coords, values, cosmic, semantic, instance, pc_pixel, pc_particle,
     pc_charge).
     """
-    if n_rows * n_cols > _FLAT_MASK + 1:
-        raise ValueError(f"images of {n_rows} x {n_cols} pixels exceed the sort key's {_FLAT_BITS} bits")
+    col_bits = max(int(n_cols - 1).bit_length(), 1)
+    if max(int(n_rows - 1).bit_length(), 1) + col_bits > _POS_BITS:
+        raise ValueError(f"images of {n_rows} x {n_cols} pixels exceed the sort key's "
+                         f"{_POS_BITS} position bits")
+    if semantic_of_particle.shape[0] >= _LABEL_MASK:
+        raise ValueError(f"{semantic_of_particle.shape[0]} particles exceed the sort key's "
+                         f"{_LABEL_BITS} label bits")
     m_max = n_acc + noise_pix.shape[0]
     g = ws.get
     bufs = dict(
@@ -219,7 +231,8 @@ def assemble_plane(ws, n_acc: int, n_trip: int, noise_pix: np.ndarray, noise_val
         n_acc, g("pix", 0, np.int64), g("total", 0, np.float64), g("value", 0, np.float64),
         g("in_roi", 0, np.bool_), noise_pix, noise_val, n_trip, g("t_pix", 0, np.int64),
         g("t_part", 0, np.int64), g("t_q", 0, np.float64), semantic_of_particle, is_neutrino,
-        n_rows, n_cols, storage_threshold, saturation, label_threshold, origin_threshold, **bufs)
+        n_rows, n_cols, col_bits, storage_threshold, saturation, label_threshold,
+        origin_threshold, **bufs)
     return (bufs["coords"][:m].copy(), bufs["values"][:m].copy(), bufs["cosmic"][:m].copy(),
             bufs["semantic"][:m].copy(), bufs["instance"][:m].copy(), bufs["pc_pix"][:n_pc].copy(),
             bufs["pc_part"][:n_pc].copy(), bufs["pc_q"][:n_pc].copy())

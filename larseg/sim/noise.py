@@ -29,7 +29,7 @@ import numpy as np
 from numba import njit
 
 from ..detectors import Detector
-from .accumulate import CDF_TABLE, map_slot, normal_cdf
+from .accumulate import CDF_TABLE, _cdf, map_slot
 
 #: Seed of the fixed channel-status (dead / noisy wire) map of each (detector, plane).
 CHANNEL_STATUS_SEED = 20170801
@@ -108,7 +108,9 @@ def coherent_table(n_rows: int, status: ChannelStatus, rms: float,
     """Coherent noise (n_rows, n_groups): one value per group of wires and row."""
     if rms <= 0:
         return np.zeros((n_rows, max(status.n_groups, 1)))
-    return rng.standard_normal((n_rows, max(status.n_groups, 1))) * rms
+    coh = rng.standard_normal((n_rows, max(status.n_groups, 1)))
+    coh *= rms  # in place: the same products as ``* rms``, without a second table
+    return coh
 
 
 @njit(cache=True)
@@ -252,6 +254,34 @@ def _noise_layout(detector: Detector, plane: int):
             np.diff(ptr_norm).astype(np.float64), np.diff(ptr_noisy).astype(np.float64))
 
 
+@njit(cache=True)
+def _cell_weights(coh, threshold, sigma_norm, sigma_noisy, n_norm, n_noisy, row_live, table,
+                  w_cum, p_noisy):
+    """Weights of the (row, group) cells, in one pass (what :func:`noise_only_pixels` draws
+    from): fills the running sum of w = [n_normal Q((T - coh)/σ) + n_noisy Q((T - coh)/σ_noisy)]
+    × (row live) and the noisy share w_noisy / w (w_noisy where w = 0); returns whether any
+    w > 0. The same operations, in the same order, as the numpy expressions they replace."""
+    n_rows, n_groups = coh.shape
+    acc = 0.0
+    positive = False
+    for r in range(n_rows):
+        live = 1.0 if row_live[r] else 0.0
+        for g in range(n_groups):
+            c = coh[r, g]
+            w_norm = (1.0 - _cdf((threshold - c) / sigma_norm, table)) * n_norm[g]
+            w_noisy = (1.0 - _cdf((threshold - c) / sigma_noisy, table)) * n_noisy[g]
+            w = (w_norm + w_noisy) * live
+            k = r * n_groups + g
+            if w > 0.0:
+                positive = True
+                p_noisy[k] = w_noisy / w
+            else:
+                p_noisy[k] = w_noisy / 1.0
+            acc += w
+            w_cum[k] = acc
+    return positive
+
+
 def noise_floor(detector: Detector, plane: int) -> float:
     """Value above which noise excursions show outside ROIs (ADC)."""
     ro = detector.readout
@@ -283,15 +313,12 @@ def noise_only_pixels(n_live_outside: int, detector: Detector, plane: int, coh: 
     status = channel_status(detector, plane)
     ptr_norm, cols_norm, ptr_noisy, cols_noisy, n_norm, n_noisy = _noise_layout(detector, plane)
     threshold = noise_floor(detector, plane)
-    q_norm = 1.0 - normal_cdf(((threshold - coh) / base_sigma).ravel(), CDF_TABLE)
-    q_noisy = 1.0 - normal_cdf(((threshold - coh) / (base_sigma * NOISY_WIRE_FACTOR)).ravel(),
-                               CDF_TABLE)
-    w_norm = q_norm.reshape(coh.shape) * n_norm[None, :]
-    w_noisy = q_noisy.reshape(coh.shape) * n_noisy[None, :]
-    w = (w_norm + w_noisy) * (row_tpc >= 0)[:, None]
-    if not w.any():
+    w_cum = np.empty(coh.size)
+    p_noisy = np.empty(coh.size)
+    if not _cell_weights(np.ascontiguousarray(coh), threshold, base_sigma,
+                         base_sigma * NOISY_WIRE_FACTOR, n_norm, n_noisy, row_tpc >= 0,
+                         CDF_TABLE, w_cum, p_noisy):
         return empty
-    p_noisy = (w_noisy / np.where(w > 0, w, 1.0)).ravel()
-    return _noise_pixels(n_noise, start_index, dense_map, detector.image_wires, np.cumsum(w),
+    return _noise_pixels(n_noise, start_index, dense_map, detector.image_wires, w_cum,
                          p_noisy, coh.shape[1], ptr_norm, cols_norm, ptr_noisy, cols_noisy,
                          status.sigma, coh, threshold, rng)

@@ -28,7 +28,7 @@ from .emphysics import EM_LOG_E0, EM_LOG_E1, ME, sample_brems_k, sample_compton,
 from .scattering import advance, rotate
 from .spectra import sample_energy_loss
 from .stack import (A1, A2, A3, DX, DY, DZ, EDEP, ET, EX, EY, EZ, F8, I8, PDG, PN, PND, ST, SX, SY,
-                    SZ, T0, deposit, energy_of_range, face_distance, grow, in_box, ray_box,
+                    SZ, T0, deposit_into, energy_of_range, face_distance, grow, in_box, ray_box,
                     table_value)
 from .tracks import (PR_BREMS_CUT, PR_E_CUT, PR_E_MAX_STEP, PR_E_MIN_STEP, PR_E_RANGE_FRAC,
                      PR_FLUCT, PR_GAMMA_CUT, PR_MCS, XI_PER_CM)
@@ -41,7 +41,7 @@ _NS = 10
 GAMMA, ELECTRON, POSITRON = 0, 1, 2
 
 
-@njit(F8(A2, I8, F8), cache=True)
+@njit(F8(A2, I8, F8), cache=True, _nrt=False)  # called at every step (see stack.NO_RC)
 def _em_lookup(tab, col, E):
     n = tab.shape[0]
     x = (math.log(max(E, 1e-30)) - EM_LOG_E0) / _DLOG_EM * (n - 1)
@@ -72,7 +72,10 @@ def _push(S, ns, kind, x, y, z, dx, dy, dz, E, t, lead):
 
 @njit(PND(A2, I8, A2, I8, I8, A3, A2, A2, A2, A2, A2, A1, A1, A2, A1), cache=True)
 def transport_em(P, n, D, nd, i, etab, einv, emeta, gtab, btab, lfwd, linv, prm, boxes, bb):
-    """Develop the cascade of row i; returns (P, n, D, nd)."""
+    """Develop the cascade of row i; returns (P, n, D, nd).
+
+    Like :func:`larseg.sim.tracks.transport_heavy`, the deposit table is not grown here: the
+    caller leaves room, and nd > len(D) on return means there was not enough."""
     pdg = int(P[i, PDG])
     kind0 = GAMMA if pdg == 22 else (ELECTRON if pdg == 11 else POSITRON)
     S = np.zeros((32, _NS))
@@ -110,7 +113,7 @@ def transport_em(P, n, D, nd, i, etab, einv, emeta, gtab, btab, lfwd, linv, prm,
             inside_bb = d >= t_in
             if E < g_cut:
                 if inside_bb:
-                    D, nd, e = deposit(D, nd, boxes, x, y, z, t, E,
+                    nd, e = deposit_into(D, nd, boxes, x, y, z, t, E,
                                        table_value(etab, 0, 0, emeta, E), i)
                     edep += e
                 continue
@@ -159,13 +162,13 @@ def transport_em(P, n, D, nd, i, etab, einv, emeta, gtab, btab, lfwd, linv, prm,
         stopped = True
         while True:
             if T <= e_cut:
-                D, nd, e = deposit(D, nd, boxes, x, y, z, t, T,
+                nd, e = deposit_into(D, nd, boxes, x, y, z, t, T,
                                    table_value(etab, sp, 0, emeta, T), i)
                 edep += e
                 break
             R = table_value(etab, sp, 2, emeta, T)
             if R <= prm[PR_E_MIN_STEP]:
-                D, nd, e = deposit(D, nd, boxes, x + 0.5 * R * dx, y + 0.5 * R * dy,
+                nd, e = deposit_into(D, nd, boxes, x + 0.5 * R * dx, y + 0.5 * R * dy,
                                    z + 0.5 * R * dz, t, T, T / max(R, 1e-6), i)
                 edep += e
                 x, y, z = x + R * dx, y + R * dy, z + R * dz
@@ -198,7 +201,7 @@ def transport_em(P, n, D, nd, i, etab, einv, emeta, gtab, btab, lfwd, linv, prm,
                                                 math.sqrt(Tmid * (Tmid + 2 * ME)), math.sqrt(b2),
                                                 path, 1.0)
             v = math.sqrt(b2) * C_CM_US
-            D, nd, e = deposit(D, nd, boxes, 0.5 * (x + nx), 0.5 * (y + ny), 0.5 * (z + nz),
+            nd, e = deposit_into(D, nd, boxes, 0.5 * (x + nx), 0.5 * (y + ny), 0.5 * (z + nz),
                                t + 0.5 * L / v, dE, dE / L, i)
             edep += e
             T -= dE
@@ -224,5 +227,6 @@ def transport_em(P, n, D, nd, i, etab, einv, emeta, gtab, btab, lfwd, linv, prm,
             ux, uy, uz = isotropic()
             S, ns = _push(S, ns, GAMMA, x, y, z, ux, uy, uz, ME, t, 0.0)
             S, ns = _push(S, ns, GAMMA, x, y, z, -ux, -uy, -uz, ME, t, 0.0)
-    P[i, EDEP] = edep
+    if nd <= D.shape[0]:
+        P[i, EDEP] = edep
     return P, n, D, nd

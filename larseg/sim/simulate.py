@@ -68,10 +68,11 @@ def _worker_init() -> None:
 def _simulate_prepared(args: tuple[SimulationJob, int]):
     """Simulate one event and convert it to larcv3 products (in a worker, so that the process
     writing the file only appends arrays)."""
-    from ..io import prepare_event, producers_for_detector
+    from ..io import producers_for_detector
+    from .products import prepare_simulated
 
     job, index = args
-    return prepare_event(simulate_event(job, index), producers_for_detector(job.detector))
+    return prepare_simulated(simulate_event(job, index), producers_for_detector(job.detector))
 
 
 def iter_prepared(job: SimulationJob, indices: range, workers: int = 1, *,

@@ -55,7 +55,9 @@ def landau_tables() -> tuple[np.ndarray, np.ndarray]:
     return forward, inverse
 
 
-@njit(cache=True)
+# no reference counting (here and below, see stack.NO_RC): sample_energy_loss is called at
+# every step
+@njit(cache=True, _nrt=False)
 def _forward_lookup(forward, lam):
     u = math.log(lam + 4.0)
     u0 = math.log(_LAM_LO + 4.0)
@@ -71,7 +73,7 @@ def _forward_lookup(forward, lam):
             forward[i, 1] * (1 - f) + forward[i + 1, 1] * f)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def sample_truncated_landau(forward, inverse, lam_max):
     """(λ, <λ>) with λ drawn from the Landau density truncated at lam_max, and the mean of
     that truncated density."""
@@ -86,7 +88,7 @@ def sample_truncated_landau(forward, inverse, lam_max):
     return min(lam, lam_max), m1 / cmax
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def sample_energy_loss(mean, xi, tmax, beta2, forward, inverse):
     """Energy lost over a step, with mean ``mean`` (MeV).
 

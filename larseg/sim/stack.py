@@ -3,7 +3,9 @@ particles still to transport), the energy deposits, and the detector geometry.
 
 The particle table is a float64 array (n, NCOL); a kernel appends a row for every new particle
 and the event loop transports rows in order. Deposits are a float64 array (n, 7):
-x, y, z, t, energy, dE/dx, particle id. Both grow by doubling.
+x, y, z, t, energy, dE/dx, particle id. Both grow by doubling: between particles, in the event
+loop, which leaves the stepping loops room to write into (they never grow or reassign a table
+themselves, see ``transport.DEPOSIT_ROOM``), and wherever else a row is added.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ F8, I8, B1 = nt.float64, nt.int64, nt.boolean
 A1, A2, A3 = nt.float64[::1], nt.float64[:, ::1], nt.float64[:, :, ::1]
 PN = nt.Tuple((A2, I8))
 PND = nt.Tuple((A2, I8, A2, I8))
-DEP = nt.Tuple((A2, I8, F8))
 
 # ------------------------------------------------------------------ particle-table columns
 PDG, PARENT, ANCESTOR, PROC, SEMANTIC = 0, 1, 2, 3, 4
@@ -63,22 +64,22 @@ NDEP = 7
 
 @njit(A2(A2, I8), cache=True)
 def grow(a, n_needed):
-    """Return ``a`` or a copy with at least n_needed rows (capacity doubles)."""
+    """Return ``a`` or a copy with at least n_needed rows (capacity doubles). The new rows are
+    not initialised: every table here writes a whole row before it reads it."""
     if n_needed <= a.shape[0]:
         return a
     cap = a.shape[0] * 2
     while cap < n_needed:
         cap *= 2
-    b = np.zeros((cap, a.shape[1]))
+    b = np.empty((cap, a.shape[1]))
     b[:a.shape[0]] = a
     return b
 
 
-@njit(PN(A2, I8, I8, I8, I8, I8, F8, F8, F8, F8, F8, F8, F8, F8, F8, F8, I8, I8), cache=True)
-def add_particle(P, n, pdg, parent, proc, sem, x, y, z, t, dx, dy, dz, T, mass, charge, kind,
-                 species):
-    """Append a particle created by ``parent`` (a row); returns (P, n + 1)."""
-    P = grow(P, n + 1)
+@njit(nt.void(A2, I8, I8, I8, I8, I8, F8, F8, F8, F8, F8, F8, F8, F8, F8, F8, I8, I8),
+      cache=True)
+def _write_particle(P, n, pdg, parent, proc, sem, x, y, z, t, dx, dy, dz, T, mass, charge,
+                    kind, species):
     r = P[n]
     r[:] = 0.0
     r[PDG] = pdg
@@ -98,10 +99,26 @@ def add_particle(P, n, pdg, parent, proc, sem, x, y, z, t, dx, dy, dz, T, mass, 
     r[CHARGE] = charge
     r[KIND] = kind
     r[SPECIES] = species
+
+
+@njit(PN(A2, I8, I8, I8, I8, I8, F8, F8, F8, F8, F8, F8, F8, F8, F8, F8, I8, I8), cache=True)
+def add_particle(P, n, pdg, parent, proc, sem, x, y, z, t, dx, dy, dz, T, mass, charge, kind,
+                 species):
+    """Append a particle created by ``parent`` (a row); returns (P, n + 1)."""
+    P = grow(P, n + 1)
+    _write_particle(P, n, pdg, parent, proc, sem, x, y, z, t, dx, dy, dz, T, mass, charge, kind,
+                    species)
     return P, n + 1
 
 
-@njit(B1(A2, F8, F8, F8), cache=True)
+# The helpers called at every step that take arrays are compiled without numba's reference
+# counting (_nrt=False: they neither allocate nor keep arrays, so there is nothing to count).
+# Otherwise every call increments and decrements the count of each array argument, atomic
+# operations that cost ~25 ns a call here, a third of a muon step's time in all.
+NO_RC = dict(cache=True, _nrt=False)
+
+
+@njit(B1(A2, F8, F8, F8), **NO_RC)
 def inside(boxes, x, y, z):
     """Whether a point lies in any active volume (boxes: (n, 6) x0 x1 y0 y1 z0 z1, half-open)."""
     for b in range(boxes.shape[0]):
@@ -111,12 +128,18 @@ def inside(boxes, x, y, z):
     return False
 
 
-@njit(DEP(A2, I8, A2, F8, F8, F8, F8, F8, F8, I8), cache=True)
-def deposit(D, nd, boxes, x, y, z, t, e, dedx, pid):
-    """Record a deposit if it lies in an active volume; returns (D, nd, energy recorded)."""
+@njit(nt.Tuple((I8, F8))(A2, I8, A2, F8, F8, F8, F8, F8, F8, I8), **NO_RC)
+def deposit_into(D, nd, boxes, x, y, z, t, e, dedx, pid):
+    """Record a deposit if it lies in an active volume, without growing the table; returns
+    (nd, energy recorded). A row beyond the table is counted but not written: nd > len(D) on
+    return means the table overflowed (callers either grow it first with :func:`grow`, or
+    check and run the event again with more room). The table is neither grown nor returned
+    here: a call that returns an array at every step of a loop makes numba reference-count it
+    at every step (see NO_RC)."""
     if e <= 0.0 or not inside(boxes, x, y, z):
-        return D, nd, 0.0
-    D = grow(D, nd + 1)
+        return nd, 0.0
+    if nd >= D.shape[0]:
+        return nd + 1, e
     D[nd, 0] = x
     D[nd, 1] = y
     D[nd, 2] = z
@@ -124,10 +147,10 @@ def deposit(D, nd, boxes, x, y, z, t, e, dedx, pid):
     D[nd, 4] = e
     D[nd, 5] = dedx
     D[nd, 6] = pid
-    return D, nd + 1, e
+    return nd + 1, e
 
 
-@njit(nt.UniTuple(F8, 2)(A1, F8, F8, F8, F8, F8, F8), cache=True)
+@njit(nt.UniTuple(F8, 2)(A1, F8, F8, F8, F8, F8, F8), **NO_RC)
 def ray_box(bb, x, y, z, dx, dy, dz):
     """Entry and exit distances (t_in, t_out) of the ray through the box bb (6,); t_in > t_out
     when it misses. t_in < 0 when the point is inside."""
@@ -150,7 +173,7 @@ def ray_box(bb, x, y, z, dx, dy, dz):
     return t_in, t_out
 
 
-@njit(B1(A1, F8, F8, F8), cache=True)
+@njit(B1(A1, F8, F8, F8), **NO_RC)
 def in_box(bb, x, y, z):
     return bb[0] <= x <= bb[1] and bb[2] <= y <= bb[3] and bb[4] <= z <= bb[5]
 
@@ -190,8 +213,22 @@ def add_by_pdg(P, n, pdg, parent, proc, sem, x, y, z, t, dx, dy, dz, T):
                         kind, species)
 
 
+@njit(I8(A2, I8, I8, I8, I8, I8, F8, F8, F8, F8, F8, F8, F8, F8), cache=True)
+def add_by_pdg_in_place(P, n, pdg, parent, proc, sem, x, y, z, t, dx, dy, dz, T):
+    """:func:`add_by_pdg` without growing the table: row ``n`` is written only if the table has
+    it; returns n + 1 either way (more than ``len(P)``: the table overflowed, see
+    :func:`deposit_into`)."""
+    if n < P.shape[0]:
+        mass, charge, kind, species, s0 = pdg_props(pdg)
+        if sem < -1:
+            sem = s0
+        _write_particle(P, n, pdg, parent, proc, sem, x, y, z, t, dx, dy, dz, T, mass, charge,
+                        kind, species)
+    return n + 1
+
+
 # ------------------------------------------------------------------ table look-ups
-@njit(F8(A3, I8, I8, A2, F8), cache=True)
+@njit(F8(A3, I8, I8, A2, F8), **NO_RC)
 def table_value(tab, s, col, meta, T):
     """Linear interpolation in ln T of column ``col`` of species ``s`` (meta: log_t0, dlog_t at
     columns 2, 3)."""
@@ -206,7 +243,7 @@ def table_value(tab, s, col, meta, T):
     return tab[s, i, col] * (1.0 - f) + tab[s, i + 1, col] * f
 
 
-@njit(F8(A2, I8, A2, F8), cache=True)
+@njit(F8(A2, I8, A2, F8), **NO_RC)
 def energy_of_range(inv, s, meta, R):
     """Kinetic energy whose range is R (meta: log_r0, dlog_r at columns 4, 5)."""
     if R <= 0.0:
@@ -223,13 +260,13 @@ def energy_of_range(inv, s, meta, R):
     return inv[s, i] * (1.0 - f) + inv[s, i + 1] * f
 
 
-@njit(F8(A1, F8, F8, F8), cache=True)
+@njit(F8(A1, F8, F8, F8), **NO_RC)
 def face_distance(bb, x, y, z):
     """Distance from an inside point to the nearest face of the box (negative outside)."""
     return min(x - bb[0], bb[1] - x, y - bb[2], bb[3] - y, z - bb[4], bb[5] - z)
 
 
-@njit(nt.Tuple((I8, F8))(A2, I8, F8), cache=True)
+@njit(nt.Tuple((I8, F8))(A2, I8, F8), **NO_RC)
 def table_index(meta, s, T):
     """(row, fraction) of T in species s's log-uniform grid, for :func:`table_at`."""
     x = (math.log(max(T, 1e-30)) - meta[s, 2]) / meta[s, 3]
@@ -239,7 +276,7 @@ def table_index(meta, s, T):
     return i, x - i
 
 
-@njit(F8(A3, I8, I8, I8, F8), cache=True)
+@njit(F8(A3, I8, I8, I8, F8), **NO_RC)
 def table_at(tab, s, col, i, f):
     last = tab.shape[1] - 1
     if i >= last:

@@ -19,9 +19,9 @@ from .decays import C_CM_US, at_rest, decay, inelastic, inelastic_rate
 from .scattering import advance, rotate
 from .spectra import sample_delta_energy, sample_energy_loss
 from .stack import (A1, A2, A3, CHARGE, DX, DY, DZ, EDEP, ET, EX, EY, EZ, I8, MASS, PDG, PND,
-                    P_HIONI, P_MUIONI, SPECIES, ST, SX, SY, SZ, S_DELTA, T0, add_by_pdg, deposit,
-                    energy_of_range, face_distance, in_box, ray_box, table_at, table_index,
-                    table_value)
+                    P_HIONI, P_MUIONI, SPECIES, ST, SX, SY, SZ, S_DELTA, T0,
+                    add_by_pdg_in_place, deposit_into, energy_of_range, face_distance, in_box,
+                    ray_box, table_at, table_index, table_value)
 from .stopping import ELECTRON_MASS, K_BETHE, RHO, Z_OVER_A
 from .decays import KAON_LIFETIME_US, PION_LIFETIME_US
 
@@ -58,7 +58,12 @@ def _delta_rate(T, M, z, tcut):
 
 @njit(PND(A2, I8, A2, I8, I8, A3, A2, A2, A2, A1, A1, A2, A1), cache=True)
 def transport_heavy(P, n, D, nd, i, htab, hinv, hmeta, lfwd, linv, prm, boxes, bb):
-    """Step particle row i to its end; returns (P, n, D, nd)."""
+    """Step particle row i to its end; returns (P, n, D, nd).
+
+    The step loop neither grows nor reassigns the tables (which would make numba
+    reference-count them at every step): the caller leaves room for this particle's deposits
+    and δ-rays, and n > len(P) or nd > len(D) on return means there was not enough (the
+    particle's end is then not processed; the caller runs the event again with more room)."""
     pdg = int(P[i, PDG])
     s = int(P[i, SPECIES])
     M = P[i, MASS]
@@ -106,7 +111,7 @@ def transport_heavy(P, n, D, nd, i, htab, hinv, hmeta, lfwd, linv, prm, boxes, b
         if R <= min_step:
             # last step: the rest of the energy over the rest of the range (Bragg peak)
             mx, my, mz = x + 0.5 * R * dx, y + 0.5 * R * dy, zz + 0.5 * R * dz
-            D, nd, e = deposit(D, nd, boxes, mx, my, mz, t, T, T / max(R, 1e-6), i)
+            nd, e = deposit_into(D, nd, boxes, mx, my, mz, t, T, T / max(R, 1e-6), i)
             edep += e
             x, y, zz = x + R * dx, y + R * dy, zz + R * dz
             T = 0.0
@@ -152,7 +157,7 @@ def transport_heavy(P, n, D, nd, i, htab, hinv, hmeta, lfwd, linv, prm, boxes, b
         nx, ny, nz, ndx, ndy, ndz = advance(x, y, zz, dx, dy, dz, L, prm[PR_MCS] > 0, pm,
                                             math.sqrt(b2), path, z)
         v = math.sqrt(b2) * C_CM_US
-        D, nd, e = deposit(D, nd, boxes, 0.5 * (x + nx), 0.5 * (y + ny), 0.5 * (zz + nz),
+        nd, e = deposit_into(D, nd, boxes, 0.5 * (x + nx), 0.5 * (y + ny), 0.5 * (zz + nz),
                            t + 0.5 * L / v, dE, dE / L, i)
         edep += e
         T -= dE
@@ -169,9 +174,9 @@ def transport_heavy(P, n, D, nd, i, htab, hinv, hmeta, lfwd, linv, prm, boxes, b
                 # cos θ = (T/p)_δ (E + m_e)/p of the track (PDG section 34.2.7)
                 cth = min(Td / pe * (Tmid + M + ELECTRON_MASS) / pm, 1.0)
                 ux, uy, uz = rotate(dx, dy, dz, math.acos(cth), 2 * math.pi * np.random.random())
-                P, n = add_by_pdg(P, n, 11, i, proc_delta, S_DELTA, x + u * (nx - x),
-                                  y + u * (ny - y), zz + u * (nz - zz), t + u * L / v,
-                                  ux, uy, uz, Td)
+                n = add_by_pdg_in_place(P, n, 11, i, proc_delta, S_DELTA, x + u * (nx - x),
+                                        y + u * (ny - y), zz + u * (nz - zz), t + u * L / v,
+                                        ux, uy, uz, Td)
                 T -= Td
         x, y, zz = nx, ny, nz
         dx, dy, dz = ndx, ndy, ndz
@@ -184,6 +189,8 @@ def transport_heavy(P, n, D, nd, i, htab, hinv, hmeta, lfwd, linv, prm, boxes, b
             break
         if T <= 1e-6:
             break
+    if n > P.shape[0] or nd > D.shape[0]:  # overflowed: the caller runs the event again
+        return P, n, D, nd
     P[i, EX], P[i, EY], P[i, EZ], P[i, ET] = x, y, zz, t
     P[i, EDEP] = edep
     if reason == END_STOP:

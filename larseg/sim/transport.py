@@ -27,7 +27,7 @@ from .spectra import landau_tables
 from .stack import (ANCESTOR, CHARGE, DX, DY, DZ, EDEP, ET, EX, EY, EZ, KIND, KIND_EM,
                     KIND_HEAVY, KIND_NEUTRON, KIND_NONE, KIND_PI0, MASS, NCOL, PARENT, PDG,
                     PRIMARY, PROC, PROCESS_NAMES, SEMANTIC, SP_KAON, SP_MUON, SP_PION,
-                    SP_PROTON, SPECIES, ST, SX, SY, SZ, T0, pdg_props)
+                    SP_PROTON, SPECIES, ST, SX, SY, SZ, T0, grow, pdg_props)
 from .stopping import (KAON_MASS, MUON_MASS, PION_MASS, PROTON_MASS, electron_range_table,
                        heavy_range_table)
 from .tracks import N_PARAMS, PR_HADRONIC, transport_heavy
@@ -100,27 +100,45 @@ def _extra_properties(pdg: int) -> tuple[float, float]:
         return 0.0, 0.0
 
 
+#: Room (rows) left in the deposit and particle tables before each heavy particle or e±/γ
+#: cascade is stepped (their step loops do not grow them, see tracks.transport_heavy): a track
+#: crossing MicroBooNE's whole length in 0.15 cm steps makes ~7,000 deposits and ~100 δ-rays.
+#: An event that needs more is simply run again with 8 times the room (same seed, same event).
+DEPOSIT_ROOM = 1 << 16
+PARTICLE_ROOM = 1 << 12
+_room = [DEPOSIT_ROOM, PARTICLE_ROOM]  # grown for later events of this process when needed
+
+
 @njit(cache=True)
 def _run(P, n, htab, hinv, hmeta, etab, einv, emeta, gtab, btab, lfwd, linv, prm, boxes, bb,
-         seed, max_particles):
+         seed, max_particles, deposit_room, particle_room):
+    """Transport rows 0 … n - 1 and all they create; returns (particles, deposits, whether a
+    heavy particle overflowed the room it was given)."""
     np.random.seed(seed)
-    D = np.zeros((4096, 7))
+    D = np.empty((4096, 7))
     nd = 0
     i = 0
     while i < n and i < max_particles:
         kind = int(P[i, KIND])
         if kind == KIND_HEAVY:
+            D = grow(D, nd + deposit_room)
+            P = grow(P, n + particle_room)
             P, n, D, nd = transport_heavy(P, n, D, nd, i, htab, hinv, hmeta, lfwd, linv, prm,
                                           boxes, bb)
+            if n > P.shape[0] or nd > D.shape[0]:
+                return P[:0], D[:0], True
         elif kind == KIND_EM:
+            D = grow(D, nd + deposit_room)
             P, n, D, nd = transport_em(P, n, D, nd, i, etab, einv, emeta, gtab, btab, lfwd,
                                        linv, prm, boxes, bb)
+            if nd > D.shape[0]:
+                return P[:0], D[:0], True
         elif kind == KIND_NEUTRON:
             P, n = transport_neutron(P, n, i, bb, prm[PR_HADRONIC] > 0)
         elif kind == KIND_PI0:
             P, n = decay_pi0(P, n, i)
         i += 1
-    return P[:min(n, max_particles)], D[:nd]
+    return P[:min(n, max_particles)], D[:nd], False
 
 
 def _check(k: int, pr: Primary) -> None:
@@ -187,13 +205,13 @@ def transport_arrays(primaries: list[Primary], detector: Detector, rng: np.rando
         tuple(species), float(config.delta_cut), float(config.brems_cut))
     boxes, bb = detector_boxes(detector)
     seed = int(rng.integers(0, 2**32 - 1))
-    return _run(P, len(primaries), htab, hinv, hmeta, etab, einv, emeta, gtab, btab, lf, linv,
-                config.params(), boxes, bb, seed, int(config.max_particles))
-
-
-def _semantic(row: np.ndarray) -> int:
-    sem = int(row[SEMANTIC])
-    return sem if sem >= 0 else NO_LABEL
+    while True:  # the kernel seeds numba's generator itself: a second run is the same event
+        particles, deposits, overflow = _run(
+            P.copy(), len(primaries), htab, hinv, hmeta, etab, einv, emeta, gtab, btab, lf,
+            linv, config.params(), boxes, bb, seed, int(config.max_particles), *_room)
+        if not overflow:
+            return particles, deposits
+        _room[:] = [8 * r for r in _room]
 
 
 def transport(primaries: list[Primary], detector: Detector, rng: np.random.Generator,
@@ -209,21 +227,24 @@ def transport(primaries: list[Primary], detector: Detector, rng: np.random.Gener
     T = P[:, T0]
     m = P[:, MASS]
     pabs = np.sqrt(np.maximum(T * (T + 2 * m), 0.0))
-    mom = pabs[:, None] * P[:, [DX, DY, DZ]]
-    for k in range(P.shape[0]):
-        row = P[k]
-        prim = primaries[int(row[PRIMARY])]
+    mom = (pabs[:, None] * P[:, [DX, DY, DZ]]).tolist()
+    e_init = (T + m).tolist()
+    origins = [Origin(pr.origin) for pr in primaries]
+    # rows as Python floats (tolist): the same numbers, without a numpy scalar per field
+    for k, row in enumerate(P.tolist()):
+        j = int(row[PRIMARY])
+        prim = primaries[j]
         process = PROCESS_NAMES[int(row[PROC])]
         if int(row[PARENT]) < 0:
             process = prim.process or process
+        sem = int(row[SEMANTIC])
         particles.append(Particle(
-            id=k, pdg=int(row[PDG]), origin=Origin(prim.origin),
+            id=k, pdg=int(row[PDG]), origin=origins[j],
             parent_id=int(row[PARENT]), ancestor_id=int(row[ANCESTOR]),
-            energy_init=float(T[k] + m[k]), energy_deposit=float(row[EDEP]),
-            momentum=(float(mom[k, 0]), float(mom[k, 1]), float(mom[k, 2])),
-            start=(float(row[SX]), float(row[SY]), float(row[SZ]), float(row[ST])),
-            end=(float(row[EX]), float(row[EY]), float(row[EZ]), float(row[ET])),
-            process=process, semantic=_semantic(row), interaction_id=prim.interaction_id))
+            energy_init=e_init[k], energy_deposit=row[EDEP], momentum=tuple(mom[k]),
+            start=(row[SX], row[SY], row[SZ], row[ST]), end=(row[EX], row[EY], row[EZ], row[ET]),
+            process=process, semantic=sem if sem >= 0 else NO_LABEL,
+            interaction_id=prim.interaction_id))
     deposits = Deposits(D[:, 0], D[:, 1], D[:, 2], D[:, 3], D[:, 4], D[:, 5],
                         D[:, 6].astype(np.int64))
     return particles, deposits
