@@ -12,7 +12,7 @@ import torch
 from larseg.errors import LarsegError
 from larseg.models import build
 from larseg.models.uresnet import UResNetConfig
-from larseg.sim.sharding import manifest_files
+from larseg.shards import manifest_files
 from larseg.train.predict import predict, predict_sharded, prediction_producers
 from larseg.train.trainer import DataConfig, TrainingConfig
 from larseg.weights.loading import save_weights, sha256_of

@@ -12,22 +12,13 @@ Ray is an optional dependency (``pip install larseg[ray]``).
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import asdict
 from pathlib import Path
 
-from ..errors import LarsegError
+from ..shards import MANIFEST, manifest_files, run_on_ray, shard_dir, shard_ranges, write_manifest
 from .simulate import SimulationJob, simulate_to_file
 
-MANIFEST = "manifest.json"
-
-
-def shard_ranges(n_events: int, shard_size: int) -> list[tuple[int, int]]:
-    """(first, n) of each block of at most ``shard_size`` event indices."""
-    if shard_size < 1:
-        raise LarsegError(f"shard size must be at least 1, got {shard_size}")
-    return [(a, min(shard_size, n_events - a)) for a in range(0, n_events, shard_size)]
+__all__ = ["MANIFEST", "manifest_files", "shard_ranges", "simulate_sharded"]
 
 
 def _simulate_shard(path: str, job: dict, first: int, n: int) -> dict:
@@ -40,44 +31,9 @@ def simulate_sharded(output: str | Path, job: SimulationJob, n_events: int, *,
                      num_cpus: int | None = None) -> Path:
     """Simulate the job on Ray (``address``: a running cluster, or None / "local" for a local
     instance with ``num_cpus`` workers); returns the manifest's path."""
-    try:
-        import ray
-    except ImportError:
-        raise LarsegError("sharding over Ray needs the optional dependency: "
-                          "pip install 'larseg[ray]'") from None
-    out = Path(output)
-    if out.exists() and not out.is_dir():
-        raise LarsegError(f"{out} exists and is not a directory: the shards of a Ray job go "
-                          "into a directory (-o DIR)")
-    out.mkdir(parents=True, exist_ok=True)
-    ranges = shard_ranges(n_events, shard_size)
-    started = not ray.is_initialized()
-    if started:
-        kw = {"include_dashboard": False, "log_to_driver": False}
-        if address and address != "local":
-            ray.init(address=address, **kw)
-        else:
-            ray.init(num_cpus=num_cpus or os.cpu_count(), **kw)
-    try:
-        task = ray.remote(num_cpus=1)(_simulate_shard)
-        refs = [task.remote(str(out / f"shard-{k:05d}.h5"), asdict(job), first, n)
-                for k, (first, n) in enumerate(ranges)]
-        shards = ray.get(refs)
-    finally:
-        if started:
-            ray.shutdown()
-    manifest = {"job": job.identity(), "n_events": n_events, "shard_size": shard_size,
-                "shards": shards}
-    path = out / MANIFEST
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=1))
-    os.replace(tmp, path)
-    return path
-
-
-def manifest_files(manifest: str | Path) -> list[Path]:
-    """The shard files of a manifest, in event order."""
-    manifest = Path(manifest)
-    data = json.loads(manifest.read_text())
-    shards = sorted(data["shards"], key=lambda s: s["first_event"])
-    return [manifest.parent / s["file"] for s in shards]
+    out = shard_dir(output)
+    calls = [(str(out / f"shard-{k:05d}.h5"), asdict(job), first, n)
+             for k, (first, n) in enumerate(shard_ranges(n_events, shard_size))]
+    shards = run_on_ray(_simulate_shard, calls, address, num_cpus)
+    return write_manifest(out, {"job": job.identity(), "n_events": n_events,
+                                "shard_size": shard_size, "shards": shards})

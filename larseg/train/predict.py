@@ -219,52 +219,19 @@ def predict_sharded(cfg: TrainingConfig, weights: str | Path, data: str | Path,
     "local" for a local instance with ``num_cpus`` CPUs), a shard file per block of
     ``shard_size`` events in the directory ``output``; returns the manifest's path. Rerunning
     leaves finished shards as they are and resumes interrupted ones."""
-    import os
-
     from ..io import open_events
-    from ..sim.sharding import MANIFEST, shard_ranges
+    from ..shards import run_on_ray, shard_dir, shard_ranges, write_manifest
     from ..weights import resolve_weights
     from ..weights.loading import sha256_of
 
-    try:
-        import ray
-    except ImportError:
-        raise LarsegError("sharding over Ray needs the optional dependency: "
-                          "pip install 'larseg[ray]'") from None
     weights = resolve_weights(weights).resolve()
     data = Path(data).resolve()
-    out = Path(output)
-    if out.exists() and not out.is_dir():
-        raise LarsegError(f"{out} exists and is not a directory: the shards of a Ray job go "
-                          "into a directory (-o DIR)")
-    out.mkdir(parents=True, exist_ok=True)
+    out = shard_dir(output)
     n_events = len(open_events(data))
-    ranges = shard_ranges(n_events, shard_size)
-    started = not ray.is_initialized()
-    if started:
-        kw = {"include_dashboard": False, "log_to_driver": False}
-        if address and address != "local":
-            ray.init(address=address, **kw)
-        else:
-            ray.init(num_cpus=num_cpus or os.cpu_count(), **kw)
-    try:
-        task = ray.remote(num_cpus=1)(_predict_shard)
-        shards = ray.get([task.remote(cfg, str(weights), str(data),
-                                      str((out / f"shard-{k:05d}.h5").resolve()), first, n)
-                          for k, (first, n) in enumerate(ranges)])
-    except ray.exceptions.RayTaskError as e:  # a shard's one-line error, not Ray's traceback
-        cause = getattr(e, "cause", None)
-        if isinstance(cause, LarsegError):
-            raise LarsegError(str(cause)) from None
-        raise
-    finally:
-        if started:
-            ray.shutdown()
-    manifest = {"kind": "predict", "weights": str(weights), "weights_sha256": sha256_of(weights),
-                "input": str(data), "config": config_to_dict(cfg), "n_events": n_events,
-                "shard_size": shard_size, "shards": shards}
-    path = out / MANIFEST
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=1))
-    os.replace(tmp, path)
-    return path
+    calls = [(cfg, str(weights), str(data), str((out / f"shard-{k:05d}.h5").resolve()), first, n)
+             for k, (first, n) in enumerate(shard_ranges(n_events, shard_size))]
+    shards = run_on_ray(_predict_shard, calls, address, num_cpus)
+    return write_manifest(out, {
+        "kind": "predict", "weights": str(weights), "weights_sha256": sha256_of(weights),
+        "input": str(data), "config": config_to_dict(cfg), "n_events": n_events,
+        "shard_size": shard_size, "shards": shards})
