@@ -290,3 +290,20 @@ def test_an_interrupted_run_leaves_the_weights_of_its_last_step(simulated_files,
     train(cfg, tmp_path / "r", resume=True)
     meta = json.loads((tmp_path / "r" / "model.json").read_text())
     assert meta["step"] == 4 and meta["complete"] is True
+
+
+def test_evaluate_and_predict_refuse_an_absent_cuda_device(simulated_files, tmp_path):
+    from larseg.train.evaluate import evaluate
+    from larseg.train.predict import predict
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    cfg = _cfg(simulated_files["sbnd"], "train.steps=1", "train.checkpoint_every=1")
+    train(cfg, tmp_path / "r")
+    w = tmp_path / "r" / "model.safetensors"
+    with pytest.raises(LarsegError, match="this torch has no CUDA device"):
+        evaluate(cfg, w, simulated_files["sbnd"], tmp_path / "e", 1, device="cuda")
+    with pytest.raises(LarsegError, match="this torch has no CUDA device"):
+        predict(cfg, w, simulated_files["sbnd"], tmp_path / "p.h5", device="cuda")
+    m = evaluate(cfg, w, simulated_files["sbnd"], tmp_path / "e2", 1, device="auto")
+    assert m["events"] == 1

@@ -104,6 +104,8 @@ def evaluate(
     max_events: int = typer.Option(-1, "--max-events", "-n", min=-1,
                                    help="Events per file (0: every event; default: "
                                         "eval.max_events)."),
+    device: str = typer.Option("cpu", "--device",
+                               help="cpu, cuda, cuda:N or auto (dense networks)."),
 ) -> None:
     from ..train.config import load_config
     from ..train.evaluate import evaluate as run_evaluation
@@ -118,7 +120,7 @@ def evaluate(
             raise LarsegError("give the held-out files with --data, or in the config's "
                               "eval.data")
     n = cfg.eval.max_events if max_events < 0 else max_events
-    m = run_evaluation(cfg, weights, [existing_file(d) for d in data], output, n)
+    m = run_evaluation(cfg, weights, [existing_file(d) for d in data], output, n, device)
     for plane, s in m["active"].items():
         two = (f", track/shower accuracy {m['track_shower'][plane]['accuracy']:.4f}"
                if "track_shower" in m else "")
@@ -161,6 +163,8 @@ def predict(
     output: Path = typer.Option(..., "--output", "-o", help="larcv3 file to write."),
     overrides: list[str] = typer.Option([], "--set", help="Override a config key: a.b=value."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    device: str = typer.Option("cpu", "--device",
+                               help="cpu, cuda, cuda:N or auto (dense networks)."),
     ray: str = typer.Option("", "--ray", metavar="ADDRESS",
                             help="Shard over a Ray cluster at ADDRESS ('local': a local "
                                  "instance with --workers CPUs); -o is then a directory."),
@@ -175,7 +179,7 @@ def predict(
     from .app import console
     from .common import existing_file, progress_bar
 
-    cfg = load_config(existing_file(config), TrainingConfig, overrides)
+    cfg = load_config(config_path(config), TrainingConfig, overrides)
     if ray:
         from ..train.predict import predict_sharded
 
@@ -186,7 +190,7 @@ def predict(
         return
     n = len(open_events(existing_file(file)))
     with progress_bar("predicting", total=n, disable=quiet) as done:
-        total = run_prediction(cfg, weights, file, output, on_event=done)
+        total = run_prediction(cfg, weights, file, output, on_event=done, device=device)
     console.print(f"wrote {output}: {total} events with predictions", soft_wrap=True)
 
 

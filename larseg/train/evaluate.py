@@ -12,6 +12,7 @@ import numpy as np
 
 from ..data._torch import torch
 from .paths import input_kind
+from .runtime import resolve_device
 from .trainer import TrainingConfig, size_multiple
 
 
@@ -48,7 +49,7 @@ def full_image_batches(model, ds, multiple: int, n: int, device=None):
 
 
 def evaluate(cfg: TrainingConfig, weights: str | Path, data, out: str | Path,
-             max_events: int = 0) -> dict:
+             max_events: int = 0, device: str = "cpu") -> dict:
     """Evaluate ``weights`` on one file or a list of files (``max_events`` per file, 0: all);
     writes OUTPUT/metrics.json, report.md and pictures. For the cosmic target the SBND paper's
     Table 2, event selection and IoU-vs-energy are added (:mod:`larseg.metrics.cosmic`). A
@@ -71,7 +72,9 @@ def evaluate(cfg: TrainingConfig, weights: str | Path, data, out: str | Path,
     if input_kind(model) == "sparse":  # whole events after the input mask, note 1091's metrics
         from .evaluate_sparse import evaluate_sparse
 
-        return evaluate_sparse(cfg, model, weights, files, out, max_events)
+        return evaluate_sparse(cfg, model, weights, files, out, max_events)  # on the CPU
+    dev = resolve_device(device)
+    model.to(dev)
     names = list(CLASS_NAMES[cfg.data.target])
     ev = ConfusionEvaluator(names, cfg.data.planes)
     cosmic = CosmicTaggerEvaluator(cfg.data.planes) if cfg.data.target == "cosmic" else None
@@ -83,7 +86,7 @@ def evaluate(cfg: TrainingConfig, weights: str | Path, data, out: str | Path,
                           seed=cfg.data.seed, on_empty="skip")
         k = len(ds) if max_events <= 0 else min(len(ds), max_events)
         n += k
-        for batch, logits in full_image_batches(model, ds, size_multiple(model), k):
+        for batch, logits in full_image_batches(model, ds, size_multiple(model), k, dev):
             ev.process(batch, logits)
             if cosmic is not None:
                 cosmic.process(batch, logits, [source[int(i)].interactions

@@ -54,11 +54,14 @@ def prediction_producers(target: str, class_names) -> tuple[str, list[str]]:
 
 
 def predict(cfg: TrainingConfig, weights: str | Path, data: str | Path, output: str | Path,
-            on_event=None, events_range: tuple[int, int] | None = None) -> int:
+            on_event=None, events_range: tuple[int, int] | None = None,
+            device: str = "cpu") -> int:
     """Predict every event of ``data`` into ``output``; returns the events in the output.
 
     ``events_range`` = (first, n): only input events first … first + n - 1 (one shard of
-    :func:`predict_sharded`); the range is part of the job's identity."""
+    :func:`predict_sharded`); the range is part of the job's identity. ``device`` (cpu, cuda,
+    auto) runs a dense network there (sparse networks run on the CPU: larseg's spconv wheel is
+    the CPU build)."""
     from ..data.targets import CLASS_NAMES
     from ..io import open_events, prepare_event, producers_for_detector
     from ..io.jobs import write_job
@@ -69,8 +72,13 @@ def predict(cfg: TrainingConfig, weights: str | Path, data: str | Path, output: 
     from .evaluate import load_weights
 
     weights = resolve_weights(weights)
+    from .paths import input_kind
+    from .runtime import resolve_device
+
     model = build(cfg.model)
     load_weights(model, weights)
+    if input_kind(model) == "dense":
+        model.to(resolve_device(device))
     model.eval()
     events = open_events(data)
     names = list(CLASS_NAMES[cfg.data.target])
@@ -118,9 +126,10 @@ def _dense_scores(model, cfg: TrainingConfig, by_plane: dict) -> tuple[dict, dic
     f, pool = cfg.data.downsample, cfg.data.pool
     image = torch.from_numpy(np.stack([pooled_image(by_plane[p], f, pool)
                                        for p in cfg.data.planes]))[None]
+    device = next(model.parameters()).device
     with torch.no_grad():
-        logits = _padded_forward(model, image, size_multiple(model))
-    prob = torch.softmax(logits, dim=2)[0].numpy()  # (P, C, H', W')
+        logits = _padded_forward(model, image.to(device), size_multiple(model))
+    prob = torch.softmax(logits, dim=2)[0].cpu().numpy()  # (P, C, H', W')
     scores = {}
     for k, p in enumerate(cfg.data.planes):
         img = by_plane[p]
