@@ -36,7 +36,6 @@ takes its weights from the checkpoint, whose config holds the same ``init_from``
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -47,7 +46,6 @@ from typing import Literal
 
 import numpy as np
 
-from .. import __version__
 from ..data._torch import torch
 from ..data.weights import SBND_MILD_WEIGHTS
 from ..errors import JobInterrupted, LarsegError
@@ -189,23 +187,15 @@ def _validate(model, loss_fn, ds, path, cfg: TrainingConfig, device) -> dict[str
 
 
 def _write_weights(run: Path, model, cfg: TrainingConfig, step: int) -> Path:
-    """RUN/model.safetensors + model.json (config, parameters, sha256, the step they are of
-    and whether the run was complete: an interrupted run leaves usable weights too)."""
-    from safetensors.torch import save_file
+    """RUN/model.safetensors + model.json (:func:`larseg.weights.loading.save_weights`), with the
+    step they are of and whether the run was complete: an interrupted run leaves usable weights
+    too."""
+    from ..weights.loading import save_weights
 
-    path = run / "model.safetensors"
-    tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
-              str(tmp))
-    os.replace(tmp, path)
-    meta = {"config": config_to_dict(cfg), "larseg_version": __version__,
-            "parameters": sum(p.numel() for p in model.parameters()),
-            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-            "step": step, "complete": step >= cfg.train.steps}
+    extra = {"step": step, "complete": step >= cfg.train.steps}
     if (run / INIT_RECORD).is_file():  # where the encoder came from (model.init_from)
-        meta["init_from"] = json.loads((run / INIT_RECORD).read_text())
-    (run / "model.json").write_text(json.dumps(meta, indent=1))
-    return path
+        extra["init_from"] = json.loads((run / INIT_RECORD).read_text())
+    return save_weights(run / "model.safetensors", model, cfg, extra)
 
 
 #: the run's record of a transfer (model.init_from): file, sha256, tensors copied

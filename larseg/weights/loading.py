@@ -87,10 +87,10 @@ def load_checked(model, path: str | Path) -> dict | None:
     return meta
 
 
-def save_weights(path: str | Path, model, cfg) -> Path:
+def save_weights(path: str | Path, model, cfg, extra: Mapping | None = None) -> Path:
     """Write ``model``'s state dict to safetensors ``path`` and the JSON beside it (config,
-    larseg version, parameter count, sha256), each atomically: the format a run's
-    ``model.safetensors`` + ``model.json`` have."""
+    larseg version, parameter count, sha256, and ``extra`` keys), each atomically: the format a
+    run's ``model.safetensors`` + ``model.json`` have (the trainer writes them through this)."""
     from safetensors.torch import save_file
 
     from .. import __version__
@@ -98,11 +98,12 @@ def save_weights(path: str | Path, model, cfg) -> Path:
 
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(tmp))
+    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+              str(tmp))
     os.replace(tmp, path)
     meta = {"config": config_to_dict(cfg), "larseg_version": __version__,
             "parameters": sum(p.numel() for p in model.parameters()),
-            "sha256": sha256_of(path)}
+            "sha256": sha256_of(path), **(extra or {})}
     side = sidecar(path)
     tmp = side.with_name(side.name + ".tmp")
     tmp.write_text(json.dumps(meta, indent=1))
