@@ -149,3 +149,40 @@ def test_random_transform_needs_rng_and_compose_is_reproducible():
         np.testing.assert_array_equal(px.coords, py.coords)
         np.testing.assert_array_equal(px.values, py.values)
         assert (px.values <= 250).all() and (px.values >= 10).all()
+
+
+def _neutrino_plane() -> PlaneArrays:
+    """A 400 × 400 plane: 200 cosmic pixels on row 10, 4 neutrino pixels at (390, 390..393)."""
+    rows = np.r_[np.full(200, 10), np.full(4, 390)]
+    cols = np.r_[np.arange(200), np.arange(390, 394)]
+    cosmic = np.r_[np.full(200, 1), np.full(4, 2)].astype(np.int8)
+    return PlaneArrays(0, (400, 400), np.c_[rows, cols], np.full(204, 50.0, np.float32),
+                       cosmic=cosmic)
+
+
+def test_focused_crops_hold_the_neutrino_in_their_fraction():
+    pa = _neutrino_plane()
+    def holds_neutrino(crop):
+        return [int((p.cosmic == 2).sum()) > 0 for p in
+                (crop([pa], np.random.default_rng(s))[0] for s in range(400))]
+    plain = holds_neutrino(RandomCrop((32, 32)))
+    focused = holds_neutrino(RandomCrop((32, 32), focus_fraction=0.5))
+    always = holds_neutrino(RandomCrop((32, 32), focus_fraction=1.0))
+    assert sum(plain) <= 20                   # 4 of 204 labelled pixels: ~2 % of the crops
+    assert 160 <= sum(focused) <= 240         # half of them, give or take the binomial spread
+    assert all(always)
+    # without neutrino pixels the focus falls back to the labelled ones
+    no_nu = PlaneArrays(0, (400, 400), pa.coords[:200], pa.values[:200], cosmic=pa.cosmic[:200])
+    out = RandomCrop((32, 32), focus_fraction=1.0)([no_nu], np.random.default_rng(0))[0]
+    assert int((out.cosmic == 1).sum()) > 0
+    with pytest.raises(ValueError, match="focus_fraction"):
+        RandomCrop((32, 32), focus_fraction=1.5)
+
+
+def test_crops_without_focus_draw_the_same_windows_as_before():
+    """focus_fraction 0 draws no extra random number: existing runs' crops are unchanged."""
+    pa = _neutrino_plane()
+    rng_a, rng_b = np.random.default_rng(7), np.random.default_rng(7)
+    a = RandomCrop((32, 32))([pa], rng_a)[0]
+    b = RandomCrop((32, 32), focus_fraction=0.0)([pa], rng_b)[0]
+    assert a.offset == b.offset and rng_a.uniform() == rng_b.uniform()

@@ -120,7 +120,8 @@ class DensePath:
     def crop(self):
         from ..data import RandomCrop
 
-        return RandomCrop(self.cfg.data.crop, min_pixels=1)
+        return RandomCrop(self.cfg.data.crop, min_pixels=1,
+                          focus_fraction=self.cfg.data.crop_focus)
 
     def dataset(self, path: str, key: str, training: bool):
         from ..data import DenseDataset
@@ -151,9 +152,9 @@ class DensePath:
         batch["label"] = torch.nn.functional.pad(batch["label"], pad, value=-1)
         return batch
 
-    def weights(self, batch: dict, device):
+    def weights(self, batch: dict, device, step: int | None = None):
         cfg = self.cfg
-        return torch.from_numpy(batch_weights(batch["label"].numpy(), cfg.loss.scheme,
+        return torch.from_numpy(batch_weights(batch["label"].numpy(), cfg.loss.scheme_at(step),
                                               cfg.model.n_classes,
                                               cfg.loss.class_weights)).float().to(device)
 
@@ -188,10 +189,10 @@ class SSNetPath(DensePath):
         # validation too: the same crops at every pass (the held-out set stays at epoch 0)
         return self._dataset(DenseDataset, path, key, training, [self.crop()])
 
-    def weights(self, batch: dict, device):
+    def weights(self, batch: dict, device, step: int | None = None):
         from ..models.ssnet import ssnet_training_targets
 
-        weighted = self.cfg.loss.scheme == "inverse_frequency"
+        weighted = self.cfg.loss.scheme_at(step) == "inverse_frequency"
         return ssnet_training_targets(batch["label"], weighted)[1].to(device)
 
     @staticmethod
@@ -273,7 +274,7 @@ class ClassificationPath:
     def pad(batch: dict, multiple: int) -> dict:
         return batch  # the crop side is checked to be a multiple (path_for)
 
-    def weights(self, batch: dict, device):
+    def weights(self, batch: dict, device, step: int | None = None):
         return None
 
     def forward(self, net, batch: dict, device):
@@ -301,7 +302,8 @@ class SparsePath(DensePath):
         cfg = self.cfg
         steps = [AdcMask(cfg.model.adc_min, cfg.model.adc_max)]
         if training:
-            steps.append(RandomCrop(cfg.data.crop, min_pixels=1))
+            steps.append(RandomCrop(cfg.data.crop, min_pixels=1,
+                                    focus_fraction=cfg.data.crop_focus))
         return self._dataset(SparseDataset, path, key, training, steps)
 
     @staticmethod
@@ -314,12 +316,13 @@ class SparsePath(DensePath):
     def pad(batch: dict, multiple: int) -> dict:
         return batch  # sparse networks take any spatial size
 
-    def weights(self, batch: dict, device):
+    def weights(self, batch: dict, device, step: int | None = None):
         cfg = self.cfg
-        if cfg.loss.scheme == "mild":
+        scheme = cfg.loss.scheme_at(step)
+        if scheme == "mild":
             w = [class_weights(np.asarray(lab), cfg.loss.class_weights) for lab in batch["label"]]
         else:
-            w = sparse_batch_weights(batch, cfg.loss.scheme, cfg.model.n_classes)
+            w = sparse_batch_weights(batch, scheme, cfg.model.n_classes)
         return [torch.from_numpy(x).float().to(device) for x in w]
 
     def forward(self, net, batch: dict, device):
@@ -359,9 +362,21 @@ def path_for(model, cfg):
     if cfg.data.target not in cls.targets:
         raise LarsegError(f"data.target '{cfg.data.target}' is not one of {cls.whose}: "
                           f"{', '.join(cls.targets)}")
-    if cfg.loss.scheme not in cls.schemes:
-        raise LarsegError(f"loss.scheme '{cfg.loss.scheme}' is not one of {cls.whose}: "
-                          f"{', '.join(cls.schemes)}")
+    for key in ("scheme", "warmup_scheme"):
+        value = getattr(cfg.loss, key)
+        if value and value not in cls.schemes:
+            raise LarsegError(f"loss.{key} '{value}' is not one of {cls.whose}: "
+                              f"{', '.join(cls.schemes)}")
+    if not 0.0 <= cfg.data.crop_focus <= 1.0:
+        raise LarsegError(f"data.crop_focus is {cfg.data.crop_focus}: a fraction of the crops, "
+                          "in [0, 1]")
+    if bool(cfg.loss.warmup_scheme) != (cfg.loss.warmup_steps > 0):
+        raise LarsegError("loss.warmup_scheme and loss.warmup_steps go together: give both "
+                          f"(now '{cfg.loss.warmup_scheme}' for {cfg.loss.warmup_steps} steps)")
+    if kind == "sparse" and "mild" in (cfg.loss.scheme, cfg.loss.warmup_scheme) \
+            and cfg.loss.warmup_scheme:
+        raise LarsegError("loss.warmup_scheme: a sparse network's loss is a mean with the mild "
+                          "weights and a sum otherwise, so it cannot switch between them")
     n = getattr(cfg.model, "n_classes", None)
     if cfg.loss.scheme == "mild" and n is not None and len(cfg.loss.class_weights) != n:
         raise LarsegError(f"loss.class_weights has {len(cfg.loss.class_weights)} weights, the "
