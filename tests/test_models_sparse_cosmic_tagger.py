@@ -20,7 +20,9 @@ nn = torch.nn
 
 # Tiny widths, the paper's depth (6) and deepest block (five 5×5 blocks): 64 × 128 images give a
 # 1 × 2 deepest grid.
-SMALL = SparseCosmicTaggerConfig(filters=2, deep_filters=8, backend="reference")
+# (zero_init_head off: the tests look at how the logits depend on the input)
+SMALL = SparseCosmicTaggerConfig(filters=2, deep_filters=8, backend="reference",
+                                 zero_init_head=False)
 H, W = 64, 128
 
 
@@ -153,7 +155,8 @@ def test_events_of_a_batch_stay_apart():
 
 
 # --------------------------------------------------------------- equality with a dense network
-EQ = SparseCosmicTaggerConfig(filters=2, depth=3, deep_filters=4, deep_blocks=2)
+EQ = SparseCosmicTaggerConfig(filters=2, depth=3, deep_filters=4, deep_blocks=2,
+                              zero_init_head=False)
 EQ_H, EQ_W = 16, 24   # divisible by 2^3; not square, so that a transposed layout shows
 
 
@@ -357,3 +360,13 @@ def test_cuda_matches_cpu_on_the_reference_backend():
                           for x in xs])
     for a, b in zip(gpu, cpu):
         torch.testing.assert_close(a.cpu(), b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("head", ["plain", "table1"])
+def test_zero_initialised_head_starts_at_zero_logits_and_learns(head):
+    net = SparseCosmicTagger(replace(SMALL, head=head, zero_init_head=True))
+    out = net(random_planes())
+    assert all(torch.count_nonzero(o) == 0 for o in out) and sum(len(o) for o in out) > 0
+    sum((o * torch.randn_like(o)).sum() for o in out).backward()
+    final = net.head[1] if head == "table1" else net.head
+    assert final.weight.grad.abs().sum() > 0  # the head learns from the first step

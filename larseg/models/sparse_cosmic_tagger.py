@@ -83,6 +83,9 @@ class SparseCosmicTaggerConfig:
     backend: BackendName = "auto"
     adc_min: float | None = None    # input mask for the trainer; None: every pixel (the SBND
     adc_max: float | None = None    # paper's network sees the whole image)
+    # the final layer starts at zero, as the dense network's (cosmic_tagger.py: a default
+    # start's large logits cost hundreds of RMSProp steps to undo)
+    zero_init_head: bool = True
 
     def dense(self) -> CosmicTaggerConfig:
         """The dense cosmic tagger with the same widths (for the deepest block, benchmarks)."""
@@ -164,6 +167,10 @@ class SparseCosmicTagger(nn.Module):
                                       SparseBatchNorm(cfg.n_classes))
         else:
             self.head = SparseLinear(f, cfg.n_classes)
+        if cfg.zero_init_head:  # table1's head ends in a BatchNorm: start its scale at 0
+            final = self.head[1] if cfg.head == "table1" else self.head
+            nn.init.zeros_(final.weight)
+            nn.init.zeros_(final.bias)
 
     def join(self, planes: Sequence[SparseTensor]) -> SparseTensor:
         """The planes of B events as one record of P·B images, image b·P + p (the dense
