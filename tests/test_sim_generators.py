@@ -209,7 +209,10 @@ def test_cosmic_geometry_angles_and_charge(ub_cosmics):
 
 def test_cosmic_energy_spectrum(ub_cosmics):
     ke = np.array([p.kinetic_energy for ev in ub_cosmics for p in ev.primaries])
-    assert 2000.0 < ke.mean() < 12000.0 and 1000.0 < np.median(ke) < 5000.0
+    # PDG: mean ≈ 4 GeV through a horizontal surface (checked on vertical muons below); muons
+    # crossing a detector's side faces are more inclined and harder: over seeds 7-9 this
+    # sample's mean is 6.4-7.1 GeV (the E^-2.7 tail makes it wander), its median 2.6-2.9 GeV
+    assert 5000.0 < ke.mean() < 9000.0 and 2200.0 < np.median(ke) < 3500.0
     assert ke.min() > 0.0
     vertical = sample_muon_energy(np.random.default_rng(0), np.ones(40000))
     assert 3500.0 < vertical.mean() < 5500.0                     # PDG: mean ≈ 4 GeV at the ground

@@ -106,7 +106,10 @@ def _profile(pdg: int, E: float, n: int, seed0: int = 0):
 @pytest.mark.parametrize("E", [200.0, 1000.0])
 def test_shower_maximum_follows_ln_e_over_ec(pdg, E):
     t_max, _, total = _profile(pdg, E, 60)
-    assert t_max == pytest.approx(ph.shower_max(E, photon=pdg == 22), abs=0.6)
+    # PDG eq. 34.36 is Rossi's approximation B, which full cascade simulations follow to
+    # ~10-20 %; this transport's maxima (0.25 X0 bins) lie within 14 % of it (was ±0.6 X0,
+    # i.e. ±46 % at 200 MeV)
+    assert t_max == pytest.approx(ph.shower_max(E, photon=pdg == 22), rel=0.2)
     assert total.mean() > 0.98 * E                  # contained: all the energy is deposited
 
 

@@ -24,7 +24,11 @@ KNOWN_GAPS: dict[str, str] = {
     "sbnd Y cosmic voxels": _SBND_COSMICS,
     "SBND pixels per plane at 1024 × 640 (active / cosmic / neutrino)": _SBND_COSMICS,
     "MicroBooNE particle bomb: fraction of pixels kept by the 10–300 ADC mask":
-        "particle-bomb images hold half the note's masked pixels (5-10 cosmic muons per image)",
+        ("the note's ~0.5 % describes an image at data occupancy, which larseg's readout "
+         "windows reproduce (previous row; data 0.42 %); a bomb image with Table 1's content "
+         "(5-10 muons of 5-20 GeV, 1-6 vertex particles) holds about half of that, against "
+         "~25 muons per window: the gap is the note's wording, or particle-bomb content the "
+         "note does not list"),
     "microboone V maximum ADC":
         "the data event's brightest V pixel (567) exceeds larseg's 95th percentile (≈ 530)",
 }
