@@ -81,6 +81,7 @@ def main() -> None:
 
 def register_all() -> typer.Typer:
     """The app with every verb registered (imported here so `import larseg.cli` stays light)."""
-    from . import bench, compare, demo, display, info, networks, simulate, validate  # noqa: F401
+    from . import (  # noqa: F401
+        agree, bench, compare, demo, display, info, networks, simulate, validate)
 
     return app
