@@ -13,6 +13,13 @@ pass; the products still cover every voxel of the input, so that they align with
 identity = weights' sha256 + input file + config; SIGINT/SIGTERM stop at the next event with
 what is complete kept; a finished output of the same job is left untouched).
 
+SSNet (its ``training_path`` "ssnet") runs on whole planes by tiles of its ``data.crop``
+(:mod:`larseg.train.tiling`). Its ``pred_<target>`` holds the predicted class in the target's
+encoding, as for every network (:data:`SSNET_PREDICTION_CODES`: for ``ssnet`` the categories
+background 0, track 2, shower 3, the edge band never predicted; for ``track_shower`` track 0,
+shower 1 and -1 for background), and there is a score product for each of its three outputs
+(background, track, shower).
+
 :func:`predict_sharded` (``larseg predict --ray``) cuts the input's events into blocks, one Ray
 task each writing ``OUTPUT/shard-KKKKK.h5`` with :func:`predict`, and ``OUTPUT/manifest.json``
 lists the shards in event order: read in that order they are the single-machine output event by
@@ -23,6 +30,7 @@ the same path (a shared file system on a cluster).
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +40,11 @@ from ..errors import LarsegError
 from .config import config_to_dict
 from .paths import input_kind
 from .trainer import TrainingConfig, size_multiple
+
+
+#: the value ``pred_<target>`` holds for SSNet's predicted background, track and shower, per
+#: target (its encoding, :mod:`larseg.data.targets`)
+SSNET_PREDICTION_CODES = {"ssnet": (0, 2, 3), "track_shower": (-1, 0, 1)}
 
 
 def pooled_image(img, factor: int, pool: str = "mean") -> np.ndarray:
@@ -67,12 +80,14 @@ def predict(cfg: TrainingConfig, weights: str | Path, data: str | Path, output: 
     from ..io.jobs import write_job
     from ..io.convert import values_product
     from ..models import build
+    from ..models.ssnet import SSNET_CLASSES
     from ..weights import resolve_weights
     from ..weights.loading import sha256_of
     from .evaluate import load_weights
+    from .tiling import tiling_for
 
     weights = resolve_weights(weights)
-    from .paths import input_kind
+    from .paths import input_kind, path_kind
     from .runtime import resolve_device
 
     model = build(cfg.model)
@@ -81,7 +96,11 @@ def predict(cfg: TrainingConfig, weights: str | Path, data: str | Path, output: 
         model.to(resolve_device(device))
     model.eval()
     events = open_events(data)
-    names = list(CLASS_NAMES[cfg.data.target])
+    ssnet = path_kind(model) == "ssnet"
+    if ssnet and cfg.data.target not in SSNET_PREDICTION_CODES:
+        raise LarsegError(f"data.target '{cfg.data.target}': SSNet predicts for the "
+                          f"{' or '.join(SSNET_PREDICTION_CODES)} target")
+    names = list(SSNET_CLASSES if ssnet else CLASS_NAMES[cfg.data.target])
     class_producer, score_producers = prediction_producers(cfg.data.target, names)
     identity = {"kind": "predict", "weights_sha256": sha256_of(weights),
                 "input": str(Path(data).resolve()),
@@ -90,10 +109,14 @@ def predict(cfg: TrainingConfig, weights: str | Path, data: str | Path, output: 
     if events_range is not None:
         first, n_events = _checked_range(events_range, len(events), data)
         identity["events"] = [first, first + n_events]
+    if ssnet:  # the tiling shapes the predictions, so it is part of the job
+        identity["tiling"] = json.dumps(asdict(tiling_for(cfg)), sort_keys=True)
     detector = events[0].detector.name if len(events) else "unknown"
     producers = getattr(events, "producers", None) or producers_for_detector(
         detector if detector != "unknown" else "microboone")
     score_event = sparse_scores if input_kind(model) == "sparse" else _dense_scores
+    if ssnet:
+        score_event = ssnet_scores
 
     def produce(indices: range, stop):
         for i in indices:
@@ -118,9 +141,11 @@ def predict(cfg: TrainingConfig, weights: str | Path, data: str | Path, output: 
                      produce=produce, on_event=on_event).total
 
 
-def _dense_scores(model, cfg: TrainingConfig, by_plane: dict) -> tuple[dict, dict]:
+def _dense_scores(model, cfg: TrainingConfig, by_plane: dict, forward=None
+                  ) -> tuple[dict, dict]:
     """(class (N,), scores (C, N)) on every pixel of each plane of ``cfg.data.planes``: the
-    whole pooled image through the dense network, each pixel taking its pooled pixel's."""
+    whole pooled image through the dense network (``forward(model, image)``, default one
+    zero-padded pass), each pixel taking its pooled pixel's."""
     from .evaluate import _padded_forward
 
     f, pool = cfg.data.downsample, cfg.data.pool
@@ -128,13 +153,28 @@ def _dense_scores(model, cfg: TrainingConfig, by_plane: dict) -> tuple[dict, dic
                                        for p in cfg.data.planes]))[None]
     device = next(model.parameters()).device
     with torch.no_grad():
-        logits = _padded_forward(model, image.to(device), size_multiple(model))
+        logits = (forward(model, image.to(device)) if forward is not None
+                  else _padded_forward(model, image.to(device), size_multiple(model)))
     prob = torch.softmax(logits, dim=2)[0].cpu().numpy()  # (P, C, H', W')
     scores = {}
     for k, p in enumerate(cfg.data.planes):
         img = by_plane[p]
         scores[p] = prob[k][:, img.coords[:, 0] // f, img.coords[:, 1] // f]
     return {p: s.argmax(axis=0) for p, s in scores.items()}, scores
+
+
+def ssnet_scores(model, cfg: TrainingConfig, by_plane: dict) -> tuple[dict, dict]:
+    """As :func:`_dense_scores`, each whole plane by tiles of ``data.crop``
+    (:func:`larseg.train.tiling.tiled_forward` with :func:`~larseg.train.tiling.tiling_for`),
+    the classes in the target's encoding (:data:`SSNET_PREDICTION_CODES`), the scores SSNet's
+    (background, track, shower)."""
+    from .tiling import tiled_forward, tiling_for
+
+    codes = np.asarray(SSNET_PREDICTION_CODES[cfg.data.target], dtype=np.int64)
+    tiling = tiling_for(cfg)
+    classes, scores = _dense_scores(model, cfg, by_plane,
+                                    lambda m, x: tiled_forward(m, x, tiling))
+    return {p: codes[c] for p, c in classes.items()}, scores
 
 
 def sparse_scores(model, cfg: TrainingConfig, by_plane: dict) -> tuple[dict, dict]:
