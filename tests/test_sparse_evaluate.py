@@ -224,3 +224,29 @@ def test_sparse_scores_at_half_resolution_follow_the_pooled_mask(run, simulated_
         np.testing.assert_array_equal(classes[img.plane] < 0, ~inside)
         first = np.unique(inv, return_index=True)[1][inv]  # one voxel of each 2 × 2 pixel
         np.testing.assert_array_equal(scores[img.plane], scores[img.plane][:, first])
+
+
+def test_bf16_inference_is_recorded_and_close_to_fp32(run, evaluated, simulated_files, tmp_path):
+    """eval.precision bf16 (--precision): the same pixels counted, the metrics say bf16, and
+    nearly every pixel keeps its fp32 class (bfloat16 keeps 8 bits of mantissa)."""
+    _, out = run
+    m32, _, _ = evaluated
+    ev = tmp_path / "bf16"
+    result = runner.invoke(app, ["evaluate", str(out / "config.yaml"), "--weights",
+                                 str(out / "model.safetensors"), "--data",
+                                 str(simulated_files["microboone"]), "-o", str(ev),
+                                 "--precision", "bf16"])
+    assert result.exit_code == 0, result.output
+    m16 = json.loads((ev / "metrics.json").read_text())
+    assert m32["precision"] == "fp32" and m16["precision"] == "bf16"
+    for plane in "UVY":
+        a = np.asarray(m32["active"][plane]["confusion"])
+        b = np.asarray(m16["active"][plane]["confusion"])
+        np.testing.assert_array_equal(a.sum(axis=1), b.sum(axis=1))  # same truth pixels
+        moved = np.abs(a - b).sum() / 2 / a.sum()
+        assert moved < 0.05, f"plane {plane}: {moved:.3f} of the pixels changed class"
+    bad = runner.invoke(app, ["evaluate", str(out / "config.yaml"), "--weights",
+                              str(out / "model.safetensors"), "--data",
+                              str(simulated_files["microboone"]), "-o", str(ev),
+                              "--precision", "fp8"])
+    assert bad.exit_code != 0 and "eval.precision must be one of" in str(bad.exception)

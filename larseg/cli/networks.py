@@ -106,6 +106,8 @@ def evaluate(
                                         "eval.max_events)."),
     device: str = typer.Option("cpu", "--device",
                                help="cpu, cuda, cuda:N or auto (dense networks)."),
+    precision: str = typer.Option("", "--precision",
+                                  help="fp32 or bf16 (autocast; default eval.precision)."),
 ) -> None:
     from ..train.config import load_config
     from ..train.evaluate import evaluate as run_evaluation
@@ -113,7 +115,8 @@ def evaluate(
     from .app import console
     from .common import existing_file
 
-    cfg = load_config(config_path(config), TrainingConfig, overrides)
+    extra = [f"eval.precision={precision}"] if precision else []
+    cfg = load_config(config_path(config), TrainingConfig, [*overrides, *extra])
     if not data:
         data = [Path(d.strip()) for d in cfg.eval.data.split(",") if d.strip()]
         if not data:
@@ -171,6 +174,8 @@ def predict(
     shard_size: int = typer.Option(100, "--shard-size", min=1, help="Events per shard with --ray."),
     workers: int = typer.Option(0, "--workers", "-j", min=0,
                                 help="CPUs of a local Ray instance (0: one per core)."),
+    precision: str = typer.Option("", "--precision",
+                                  help="fp32 or bf16 (autocast; default eval.precision)."),
 ) -> None:
     from ..io import open_events
     from ..train.config import load_config
@@ -179,7 +184,8 @@ def predict(
     from .app import console
     from .common import existing_file, progress_bar
 
-    cfg = load_config(config_path(config), TrainingConfig, overrides)
+    extra = [f"eval.precision={precision}"] if precision else []
+    cfg = load_config(config_path(config), TrainingConfig, [*overrides, *extra])
     if ray:
         from ..train.predict import predict_sharded
 

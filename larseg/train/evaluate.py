@@ -35,18 +35,22 @@ def _padded_forward(model, image, multiple: int):
     return model(x)[..., :h, :w]
 
 
-def full_image_batches(model, ds, multiple: int, n: int, device=None):
+def full_image_batches(model, ds, multiple: int, n: int, device=None,
+                       precision: str = "fp32"):
     """(batch, logits) of the first ``n`` items of a dense dataset, one event per batch, whole
-    images (zero-padded to multiples of ``multiple``) run on ``device`` (default CPU); skipped
-    items are left out. No gradients."""
+    images (zero-padded to multiples of ``multiple``) run on ``device`` (default CPU) at
+    ``precision`` (autocast; fp32 logits); skipped items are left out. No gradients."""
     from ..data.collate import dense_collate
+    from .runtime import autocast
 
+    dev = torch.device("cpu") if device is None else torch.device(device)
     with torch.no_grad():
         for i in range(min(len(ds), n)):
             batch = dense_collate([ds[i]])
             if batch is not None:
-                image = batch["image"] if device is None else batch["image"].to(device)
-                yield batch, _padded_forward(model, image, multiple)
+                with autocast(precision, dev):
+                    logits = _padded_forward(model, batch["image"].to(dev), multiple)
+                yield batch, logits.float()
 
 
 def evaluate(cfg: TrainingConfig, weights: str | Path, data, out: str | Path,
@@ -90,7 +94,8 @@ def evaluate(cfg: TrainingConfig, weights: str | Path, data, out: str | Path,
                           seed=cfg.data.seed, on_empty="skip")
         k = len(ds) if max_events <= 0 else min(len(ds), max_events)
         n += k
-        for batch, logits in full_image_batches(model, ds, size_multiple(model), k, dev):
+        for batch, logits in full_image_batches(model, ds, size_multiple(model), k, dev,
+                                                cfg.eval.precision):
             ev.process(batch, logits)
             if cosmic is not None:
                 cosmic.process(batch, logits, [source[int(i)].interactions
@@ -202,6 +207,7 @@ def evaluate_ssnet(cfg: TrainingConfig, model, weights, files: list[Path], out: 
     from ..metrics.ssnet import ICPFEvaluator
     from ..models.ssnet import SSNET_CLASSES
     from ..viz.plots import confusion_figure
+    from .runtime import autocast
     from .tiling import tiled_forward, tiling_for
 
     target, planes = cfg.data.target, list(cfg.data.planes)
@@ -224,7 +230,8 @@ def evaluate_ssnet(cfg: TrainingConfig, model, weights, files: list[Path], out: 
             if batch is None:  # an empty event
                 continue
             n += 1
-            logits = tiled_forward(model, batch["image"], tiling)
+            with autocast(cfg.eval.precision, next(model.parameters()).device):
+                logits = tiled_forward(model, batch["image"], tiling).float()
             truth = {"image": batch["image"], "label": ssnet_truth(batch["label"], target)}
             confusion.process(truth, logits)
             per_plane.process(truth, logits)

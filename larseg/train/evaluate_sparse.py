@@ -31,11 +31,11 @@ from ..data._torch import torch
 
 
 def _forward_path(cfg):
-    """The trainer's sparse path (dataset layout, forward), run in fp32 for evaluation."""
+    """The trainer's sparse path (dataset layout, forward), run at ``eval.precision``."""
     from .paths import SparsePath
 
-    return SparsePath(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train,
-                                                                         precision="fp32")))
+    train = dataclasses.replace(cfg.train, precision=cfg.eval.precision)
+    return SparsePath(dataclasses.replace(cfg, train=train))
 
 
 def input_mask(cfg) -> tuple[float | None, float | None]:
@@ -86,6 +86,7 @@ def evaluate_sparse(cfg, model, weights: str | Path, files: list[Path], out: Pat
                "skipped_events": skipped, "classes": names,
                "network_input": {"adc_min": low, "adc_max": high,
                                  "downsample": cfg.data.downsample, "pool": cfg.data.pool},
+               "precision": cfg.eval.precision,
                "seconds_per_event": seconds / done if done else float("nan"),
                **ev.evaluate()}
     metrics["classes_track_shower"] = ev.group_names if ev.groups is not None else None

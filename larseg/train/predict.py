@@ -152,9 +152,11 @@ def _dense_scores(model, cfg: TrainingConfig, by_plane: dict, forward=None
     image = torch.from_numpy(np.stack([pooled_image(by_plane[p], f, pool)
                                        for p in cfg.data.planes]))[None]
     device = next(model.parameters()).device
-    with torch.no_grad():
+    from .runtime import autocast
+
+    with torch.no_grad(), autocast(cfg.eval.precision, device):
         logits = (forward(model, image.to(device)) if forward is not None
-                  else _padded_forward(model, image.to(device), size_multiple(model)))
+                  else _padded_forward(model, image.to(device), size_multiple(model))).float()
     prob = torch.softmax(logits, dim=2)[0].cpu().numpy()  # (P, C, H', W')
     scores = {}
     for k, p in enumerate(cfg.data.planes):
@@ -197,7 +199,9 @@ def sparse_scores(model, cfg: TrainingConfig, by_plane: dict) -> tuple[dict, dic
         kept.append((pa.coords, pa.shape))
         inputs.append(SparseTensor.from_pixels(torch.from_numpy(pa.coords),
                                                torch.from_numpy(pa.values), pa.shape))
-    with torch.no_grad():
+    from .runtime import autocast
+
+    with torch.no_grad(), autocast(cfg.eval.precision, torch.device("cpu")):
         prob = [torch.softmax(x.float(), dim=1).numpy() for x in model(inputs)]
     classes, scores = {}, {}
     for (coords, shape), pr, p in zip(kept, prob, cfg.data.planes):
