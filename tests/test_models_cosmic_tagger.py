@@ -261,3 +261,28 @@ def test_zero_initialised_head_starts_at_ln3_and_learns(head):
     loss.backward()
     final = model.head[1] if head == "table1" else model.head
     assert final.weight.grad.abs().sum() > 0  # the head learns from the first step
+
+
+def test_inactive_background_fixes_the_logits_of_pixels_without_charge():
+    from larseg.models.cosmic_tagger import INACTIVE_LOGIT
+
+    torch.manual_seed(0)
+    cfg = CosmicTaggerConfig(filters=2, deep_filters=8, zero_init_head=False)
+    free = CosmicTagger(cfg).eval()
+    masked = CosmicTagger(replace(cfg, inactive_background=True)).eval()
+    masked.load_state_dict(free.state_dict())
+    x = torch.rand(1, 3, H, W) * (torch.rand(1, 3, H, W) < 0.05)  # 5 % of the pixels lit
+    a, b = free(x), masked(x)
+    lit = (x > 0).unsqueeze(2).expand_as(a)
+    torch.testing.assert_close(b[lit], a[lit])                        # the network's own
+    dark = b.permute(0, 1, 3, 4, 2)[x == 0]                           # (pixels, classes)
+    assert dark.shape[0] > 0.9 * x.numel()
+    assert torch.all(dark[:, 0] == INACTIVE_LOGIT) and torch.all(dark[:, 1:] == 0)
+    # training: the dark pixels add ~nothing to the loss and pass no gradient
+    masked.train()
+    out = masked(x)
+    label = torch.zeros(1, 3, H, W, dtype=torch.long)
+    ce = torch.nn.functional.cross_entropy(out.permute(0, 2, 1, 3, 4), label, reduction="none")
+    assert float(ce[x == 0].max()) < 1e-7
+    ce[x == 0].sum().backward()
+    assert all(p.grad is None or torch.count_nonzero(p.grad) == 0 for p in masked.parameters())

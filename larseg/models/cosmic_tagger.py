@@ -60,6 +60,17 @@ class CosmicTaggerConfig:
     # at RMSProp's 3e-4 spent hundreds of steps undoing them (1.99 -> 1.15 in 40 steps on the
     # same batches where a zero start went 1.11 -> 0.74)
     zero_init_head: bool = True
+    # larseg's choice, not the paper's: a pixel without charge (ADC 0) is background by the
+    # label rule (labels only where there is charge; at 50 % resolution a pooled pixel has
+    # charge if one of its four has), so its logits are fixed to background (INACTIVE_LOGIT,
+    # loss ~0, no gradient) and the network spends itself on the pixels with charge: with the
+    # mild weights over all pixels, the empty 98 % otherwise pull it into the all-background
+    # solution (docs/results.md)
+    inactive_background: bool = False
+
+
+#: the background logit of a pixel without charge (the others 0): softmax 1 - 4e-9
+INACTIVE_LOGIT = 20.0
 
 
 def conv_bn(c_in: int, c_out: int, kernel: int = 1) -> nn.Sequential:
@@ -180,4 +191,9 @@ class CosmicTagger(nn.Module):
             x = level(x, skip)
         if self.cfg.head == "table1":
             x = torch.cat((x, stem), dim=1)
-        return self.head(x).reshape(b, p, -1, h, w)
+        logits = self.head(x).reshape(b, p, -1, h, w)
+        if self.cfg.inactive_background:
+            fixed = torch.zeros_like(logits)
+            fixed[:, :, 0] = INACTIVE_LOGIT
+            logits = torch.where((image == 0).unsqueeze(2), fixed, logits)
+        return logits
