@@ -1,4 +1,5 @@
-"""Detection parts of sMask-RCNN (larseg issue 14, ``../shared/papers/003_…``), in pure torch.
+"""Detection parts of sMask-RCNN (larseg issue 14, ``../shared/papers/003_…``): in torch, with a
+numba kernel for NMS.
 
 torchvision is not a dependency (its compiled ops do not load beside the CPU torch, see
 ``../shared/dependencies.md``), so larseg carries its own ops. Modules, each imported on its own:
