@@ -165,6 +165,35 @@ def test_ship_a_run_into_a_weights_folder(saved, tmp_path):
     assert available(folder) == ["tiny-cosmic"]
 
 
+def test_ship_half_stores_float16_and_loads_back_close(saved, tmp_path):
+    from safetensors.torch import load_file
+
+    path, model = saved
+    folder = tmp_path / "weights"
+    out = ship(path, "tiny-half", metrics={}, train_command="larseg train t.yaml",
+               measure_command="larseg evaluate t.yaml", folder=folder, half=True)
+    meta = json.loads((folder / "tiny-half.json").read_text())
+    assert meta["stored_dtype"] == "float16" and meta["sha256"] == sha256_of(out)
+    assert meta["source_sha256"] == sha256_of(path) != meta["sha256"]
+    stored = load_file(str(out))
+    assert {v.dtype for v in stored.values() if v.is_floating_point()} == {torch.float16}
+    assert stored["stem.weight"].dtype == torch.float16
+    assert out.stat().st_size < 0.6 * path.stat().st_size
+    rebuilt, _, _ = build_from_weights(out)                # float32 parameters again
+    assert all(p.dtype == torch.float32 for p in rebuilt.parameters())
+    with torch.no_grad():
+        a, b = model(_image()), rebuilt(_image())
+    assert not torch.equal(a, b)
+    torch.testing.assert_close(b, a, rtol=5e-3, atol=5e-3 * float(a.abs().max()))
+    with torch.no_grad():  # beyond float16's range: refused, nothing written
+        model.stem.weight[0, 0, 0, 0] = 1e6
+    big = save_weights(tmp_path / "big.safetensors", model, TrainingConfig(model=TINY))
+    with pytest.raises(LarsegError, match="beyond float16's range"):
+        ship(big, "big", metrics={}, train_command="a", measure_command="b", folder=folder,
+             half=True)
+    assert available(folder) == ["tiny-half"]
+
+
 def test_package_weights_folder_is_package_data_and_complete():
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
