@@ -43,6 +43,7 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from _planes import add_plane_options, busiest_plane  # noqa: E402
 from _results import saved_output  # noqa: E402
 
 
@@ -101,9 +102,7 @@ def worker(variant: str, data: Path, out: Path, repeat: int, threads: int) -> No
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--generator", default="cosmics")
-    ap.add_argument("--seed", type=int, default=5)
-    ap.add_argument("--plane", type=int, default=None, help="default: the busiest plane")
+    add_plane_options(ap)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--backends", nargs="+",
@@ -122,15 +121,10 @@ def main() -> None:
         return
 
     from larseg.models.sparse_ssnet import SparseSSNetConfig
-    from larseg.sim.simulate import SimulationJob, simulate_event
 
-    cfg = SparseSSNetConfig()
-    event = simulate_event(SimulationJob("microboone", args.generator, seed=args.seed), 0)
-    kept = [int(((p.values >= cfg.adc_min) & (p.values <= cfg.adc_max)).sum())
-            for p in event.planes]
-    index = int(np.argmax(kept)) if args.plane is None else args.plane
-    p = event.planes[index]
-    keep = (p.values >= cfg.adc_min) & (p.values <= cfg.adc_max)
+    cfg = SparseSSNetConfig()  # the note's network, as the workers build it: printed below
+    mp = busiest_plane(args.generator, args.seed, args.plane)
+    index, p, keep = mp.index, mp.plane, mp.keep
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "plane.npz"
@@ -153,7 +147,7 @@ def main() -> None:
     with saved_output("sparse_ssnet"):
         print(f"MicroBooNE '{args.generator}' event (seed {args.seed}), plane {index}: "
               f"{p.meta.n_ticks} x {p.meta.n_wires}, {len(p.values)} pixels, "
-              f"{int(keep.sum())} after the {cfg.adc_min:g}-{cfg.adc_max:g} ADC mask")
+              f"{int(keep.sum())} after the {mp.adc_min:g}-{mp.adc_max:g} ADC mask")
         threads = f"{args.threads} thread{'s' if args.threads != 1 else ''}"
         print(f"one plane network: {cfg.levels} levels, widths {cfg.widths()}, "
               f"{rows[0]['parameters']:,} parameters; {threads}, "

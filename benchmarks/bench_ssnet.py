@@ -48,6 +48,7 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from _planes import add_plane_options, busiest_plane  # noqa: E402
 from _results import saved_output  # noqa: E402
 
 CROP = 512
@@ -150,9 +151,7 @@ def worker(run: str, data: Path, out: Path, repeat: int, threads: int, tile_batc
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--generator", default="cosmics")
-    ap.add_argument("--seed", type=int, default=5)
-    ap.add_argument("--plane", type=int, default=None, help="default: the busiest plane")
+    add_plane_options(ap)
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--tile-batch", type=int, default=3, help="tiles per forward pass")
@@ -166,16 +165,8 @@ def main() -> None:
         worker(run, Path(data), Path(out), args.repeat, args.threads, args.tile_batch)
         return
 
-    from larseg.models.sparse_ssnet import SparseSSNetConfig
-    from larseg.sim.simulate import SimulationJob, simulate_event
-
-    mask_cfg = SparseSSNetConfig()
-    event = simulate_event(SimulationJob("microboone", args.generator, seed=args.seed), 0)
-    kept = [int(((p.values >= mask_cfg.adc_min) & (p.values <= mask_cfg.adc_max)).sum())
-            for p in event.planes]
-    index = int(np.argmax(kept)) if args.plane is None else args.plane
-    p = event.planes[index]
-    keep = (p.values >= mask_cfg.adc_min) & (p.values <= mask_cfg.adc_max)
+    mp = busiest_plane(args.generator, args.seed, args.plane)
+    index, p, keep = mp.index, mp.plane, mp.keep
     h, w = p.meta.n_ticks, p.meta.n_wires
     centre = np.median(p.coords[keep], axis=0).astype(int)
     origin = [int(np.clip(centre[0] - CROP // 2, 0, h - CROP)),
@@ -199,7 +190,7 @@ def main() -> None:
     with saved_output("ssnet"):
         print(f"MicroBooNE '{args.generator}' event (seed {args.seed}), plane {index}: "
               f"{h} x {w}, {len(p.values)} pixels, {int(keep.sum())} after the "
-              f"{mask_cfg.adc_min:g}-{mask_cfg.adc_max:g} ADC mask; crop {CROP} x {CROP} at "
+              f"{mp.adc_min:g}-{mp.adc_max:g} ADC mask; crop {CROP} x {CROP} at "
               f"row {origin[0]}, wire {origin[1]}")
         by_run = {r["run"]: r for r in rows}
         tiled = by_run["ssnet-tiled"]

@@ -133,6 +133,19 @@ class RootImageFile(Sequence):
     def __len__(self) -> int:
         return int(self._tree.num_entries)
 
+    def event_ids(self) -> np.ndarray:
+        """(entries, 3) int64 run, subrun, event of every entry, read without the images
+        (matching events across files needs only these)."""
+        m = self._m
+        names = [m.run, m.subrun, m.event]
+        try:
+            got = self._tree.arrays(names, library="np")
+        except Exception as e:  # noqa: BLE001 - a damaged basket, a bad streamer
+            raise FileFormatError(f"file {self.path}: cannot read the event ids of image2d "
+                                  f"'{self.producer}' ({e})") from None
+        return np.stack([np.asarray(got[n]) for n in names], axis=1).astype(np.int64) \
+            .reshape(-1, 3)
+
     def close(self) -> None:
         self._file.close()
 

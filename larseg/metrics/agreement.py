@@ -21,12 +21,19 @@ threshold (default 10 ADC, note 1091's input mask, so that a pixel SparseSSNet s
 the 2 × 2 table ``table[prediction, reference]`` of the pixels both sources decide, the pixels
 either leaves undecided, and the (row, column) of every pixel they decide differently.
 :class:`AgreementAccumulator` sums the tables over events, per plane and over all planes.
+
+Which images make a source's decisions is a :class:`SourceSpec` (:func:`source_spec` parses
+``PRODUCT[,PRODUCT...]`` or a preset of :data:`SOURCE_PRESETS`; :func:`decide` applies it);
+:class:`EventArrays` holds one event's ADC and both decision images per plane,
+:func:`event_agreement` compares them plane by plane and :func:`disagreement_rows` lists the
+pixels decided differently (the rows of ``larseg agree``'s CSV).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -225,3 +232,118 @@ class AgreementAccumulator:
         return {"adc_threshold": self.adc_threshold, "n_events": len(self.events),
                 "table_axes": self.TABLE_AXES, "planes": planes,
                 "all_planes": summary(total, *counts), "events": self.events}
+
+
+# ------------------------------------------------------------------------ sources
+#: How a source's images become decisions ("auto": chosen by :func:`source_spec`).
+SOURCE_KINDS = ("auto", "labels", "scores", "shower-score")
+#: Label encoding of larseg's own prediction products, pred_<target>.
+TARGET_ENCODINGS = {"semantic": "semantic", "track_shower": "track_shower",
+                    "ssnet": "ssnet_categories"}
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """Which products make one side's decisions, and how: ``kind`` "labels" (one image in
+    ``encoding``, a key of :data:`LABEL_ENCODINGS`), "scores" (one image per class, in
+    :data:`SCORE_GROUPS` order) or "shower-score" (one image)."""
+
+    products: tuple[str, ...]
+    kind: str
+    encoding: str | None = None  # labels only
+
+    def describe(self) -> dict:
+        return asdict(self) | {"products": list(self.products)}
+
+
+#: MicroBooNE's stored networks, as read in its public DL reconstruction code (the layouts are
+#: not checked on a file of theirs): ssnettrack / ssnetshower one score image per plane;
+#: uburn_plane<p> the shower score image, then the track one; sparseuresnet_prediction labels.
+SOURCE_PRESETS = {
+    "ssnet": SourceSpec(("ssnettrack", "ssnetshower"), "scores"),
+    "uburn": SourceSpec(("uburn_plane{plane}#1", "uburn_plane{plane}#0"), "scores"),
+    "sparseuresnet": SourceSpec(("sparseuresnet_prediction",), "labels", "ubdl"),
+}
+
+
+def source_spec(text: str, kind: str = "auto", encoding: str | None = None) -> SourceSpec:
+    """A :class:`SourceSpec` from ``PRODUCT[,PRODUCT...]`` or a preset name (a preset only
+    with ``kind`` "auto" and no ``encoding``). "auto" takes labels for larseg's
+    ``pred_<target>`` (or with an ``encoding``), a shower score for any other single product,
+    scores for several. Raises ValueError for a list that fits no convention."""
+    if kind not in SOURCE_KINDS:
+        raise ValueError(f"kind '{kind}': choose one of {', '.join(SOURCE_KINDS)}")
+    if encoding is not None and encoding not in LABEL_ENCODINGS:
+        raise ValueError(f"label encoding '{encoding}': choose one of "
+                         f"{', '.join(LABEL_ENCODINGS)}")
+    if text in SOURCE_PRESETS and kind == "auto" and encoding is None:
+        return SOURCE_PRESETS[text]
+    products = tuple(p.strip() for p in text.split(",") if p.strip())
+    if not products:
+        raise ValueError("no product given")
+    n = len(products)
+    target = re.fullmatch(r"pred_(\w+)", products[0])
+    own = TARGET_ENCODINGS.get(target.group(1)) if target else None  # larseg's pred_<target>
+    if kind == "auto":
+        if target and own is None and not encoding and "_score_" not in products[0]:
+            raise ValueError(f"'{products[0]}': larseg's classes of target "
+                             f"'{target.group(1)}' are not track / shower")
+        kind = "scores" if n > 1 else "labels" if (own or encoding) else "shower-score"
+    if kind in ("labels", "shower-score") and n != 1:
+        raise ValueError(f"{kind}: give one product, got {n} ({text})")
+    if kind == "scores" and n not in SCORE_GROUPS:
+        raise ValueError(f"scores: give 2 (track, shower), 3 (background, track, "
+                         f"shower) or 5 (HIP … Michel) products, got {n} ({text})")
+    return SourceSpec(products, kind,
+                      (encoding or own or "semantic") if kind == "labels" else None)
+
+
+def decide(spec: SourceSpec, images: Sequence[np.ndarray],
+           shower_threshold: float = DEFAULT_SHOWER_THRESHOLD) -> np.ndarray:
+    """Decision image of a plane from the images of ``spec.products`` (same order)."""
+    if spec.kind == "labels":
+        return decisions_from_labels(images[0], spec.encoding)
+    if spec.kind == "shower-score":
+        return decisions_from_shower_score(images[0], shower_threshold)
+    return decisions_from_scores(images)
+
+
+# ------------------------------------------------------------------------- events
+@dataclass(frozen=True)
+class EventArrays:
+    """One event: the ADC, prediction and reference decision images of each plane."""
+
+    entry: int
+    run: int
+    subrun: int
+    event: int
+    planes: tuple[int, ...]
+    adc: dict[int, np.ndarray]
+    prediction: dict[int, np.ndarray]
+    reference: dict[int, np.ndarray]
+
+    @property
+    def tag(self) -> str:
+        return f"{self.run}/{self.subrun}/{self.event}"
+
+
+def event_agreement(ev: EventArrays, adc_threshold: float = DEFAULT_ADC_THRESHOLD
+                    ) -> list[PlaneAgreement]:
+    """:func:`plane_agreement` of each plane of ``ev``, in ``ev.planes`` order."""
+    return [plane_agreement(ev.adc[p], ev.prediction[p], ev.reference[p], adc_threshold, p)
+            for p in ev.planes]
+
+
+#: The fields of a row of :func:`disagreement_rows`.
+DISAGREEMENT_COLUMNS = ("entry", "run", "subrun", "event", "plane", "row", "wire", "adc",
+                        "prediction", "reference")
+
+
+def disagreement_rows(ev: EventArrays, results: Sequence[PlaneAgreement]) -> Iterator[tuple]:
+    """One row (:data:`DISAGREEMENT_COLUMNS`) per pixel decided differently, plane by plane;
+    the ADC as text with 6 significant digits."""
+    for pa in results:
+        for r, c in pa.disagreeing.tolist():
+            yield (ev.entry, ev.run, ev.subrun, ev.event, plane_name(pa.plane), r, c,
+                   f"{float(ev.adc[pa.plane][r, c]):.6g}",
+                   int(ev.prediction[pa.plane][r, c]), int(ev.reference[pa.plane][r, c]))
