@@ -176,6 +176,28 @@ def test_pid_cnn_trains_and_logs_its_validation_accuracy(pid_run):
     assert float(rows[-1]["val_loss"]) == pytest.approx(loss, rel=1e-5)
 
 
+def test_evaluate_gives_the_pid_cnns_accuracy_and_species_confusion(pid_run, tmp_path):
+    """`larseg evaluate` of a PID CNN: its held-out particles (data.validation by default),
+    the 5 x 5 confusion matching the logged validation accuracy, the report and picture."""
+    from typer.testing import CliRunner
+
+    from larseg.cli.app import register_all
+
+    out = tmp_path / "eval"
+    result = CliRunner().invoke(register_all(), [
+        "evaluate", str(pid_run / "config.yaml"), "--weights", str(pid_run / "model.safetensors"),
+        "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    m = json.loads((out / "metrics.json").read_text())
+    cm = np.asarray(m["confusion"])
+    assert m["data"] == ["single_particle:5"] and m["particles"] == 5 == cm.sum()
+    assert cm.sum(axis=1).tolist() == [1, 1, 1, 1, 1]       # one particle of each species
+    assert m["accuracy"] == pytest.approx(np.trace(cm) / 5)
+    assert m["accuracy"] == pytest.approx(float(_rows(pid_run)[-1]["val_accuracy"]), abs=1e-9)
+    assert (out / "confusion_species.png").stat().st_size > 5_000
+    assert "| truth \\ prediction | e | gamma | mu | pi | p |" in (out / "report.md").read_text()
+
+
 def test_pid_data_settings_are_checked(tmp_path):
     def fails(match, *extra):
         with pytest.raises(LarsegError, match=match):

@@ -117,13 +117,23 @@ def evaluate(
 
     extra = [f"eval.precision={precision}"] if precision else []
     cfg = load_config(config_path(config), TrainingConfig, [*overrides, *extra])
+    particles = cfg.data.target == "species"  # the PID CNN: single_particle:N@SEED sources
     if not data:
         data = [Path(d.strip()) for d in cfg.eval.data.split(",") if d.strip()]
+        if not data and particles and cfg.data.validation:
+            data = [Path(cfg.data.validation)]  # its held-out particles
         if not data:
             raise LarsegError("give the held-out files with --data, or in the config's "
                               "eval.data")
     n = cfg.eval.max_events if max_events < 0 else max_events
-    m = run_evaluation(cfg, weights, [existing_file(d) for d in data], output, n, device)
+    m = run_evaluation(cfg, weights, data if particles else [existing_file(d) for d in data],
+                       output, n, device)
+    if particles:
+        console.print(f"PID CNN on {m['particles']} held-out particles: accuracy "
+                      f"{m['accuracy']:.4f} (" + ", ".join(
+                          f"{s} {a:.3f}" for s, a in m["per_species_accuracy"].items())
+                      + f"); wrote {output / 'report.md'}", soft_wrap=True)
+        return
     for plane, s in m["active"].items():
         two = (f", track/shower accuracy {m['track_shower'][plane]['accuracy']:.4f}"
                if "track_shower" in m else "")

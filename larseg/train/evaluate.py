@@ -79,6 +79,10 @@ def evaluate(cfg: TrainingConfig, weights: str | Path, data, out: str | Path,
         from .evaluate_sparse import evaluate_sparse
 
         return evaluate_sparse(cfg, model, weights, files, out, max_events)  # on the CPU
+    if path_kind(model) == "classification":  # the PID CNN: held-out simulated particles
+        from .evaluate_pid import evaluate_pid
+
+        return evaluate_pid(cfg, model, weights, [str(f) for f in files], out, max_events)
     dev = resolve_device(device)
     model.to(dev)
     if path_kind(model) == "ssnet":  # whole planes by tiles, the talk's ICPF per sample
