@@ -39,6 +39,7 @@ def build(cfg):
 def _load() -> None:
     if not _REGISTRY:
         from .cosmic_tagger import CosmicTagger
+        from .detection.mask_rcnn import build_mask_rcnn
         from .pid_cnn import PIDCNN
         from .sparse_cosmic_tagger import SparseCosmicTagger
         from .sparse_ssnet import SparseSSNet
@@ -51,3 +52,4 @@ def _load() -> None:
         register("sparse_cosmic_tagger")(SparseCosmicTagger)
         register("ssnet")(SSNet)
         register("pid_cnn")(PIDCNN)
+        register("mask_rcnn")(build_mask_rcnn)

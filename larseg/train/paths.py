@@ -79,6 +79,10 @@ def target_classes(target: str) -> int:
         from ..models.ssnet import CATEGORY_TO_CLASS
 
         return max(CATEGORY_TO_CLASS) + 1
+    if target == "instances":  # sMask-RCNN's instance classes (no background slot)
+        from ..labels import InstanceClass
+
+        return len(InstanceClass)
     return n_classes(target)
 
 
@@ -349,6 +353,10 @@ class SparsePath(DensePath):
 
 PATHS = {"dense": DensePath, "sparse": SparsePath, "ssnet": SSNetPath,
          "classification": ClassificationPath}
+
+from .detection_path import DetectionPath  # noqa: E402 - sMask-RCNN's path, in its own module
+
+PATHS["detection"] = DetectionPath
 
 
 def path_for(model, cfg):

@@ -51,6 +51,7 @@ from ..data.weights import SBND_MILD_WEIGHTS
 from ..errors import JobInterrupted, LarsegError
 from ..interrupt import graceful_stop
 from ..models.cosmic_tagger import CosmicTaggerConfig
+from ..models.detection.mask_rcnn import MaskRCNNConfig
 from ..models.pid_cnn import PIDConfig
 from ..models.sparse_cosmic_tagger import SparseCosmicTaggerConfig
 from ..models.sparse_ssnet import SparseSSNetConfig
@@ -65,7 +66,7 @@ _log = logging.getLogger(__name__)
 
 # the model section: one config dataclass per network, chosen by its ``name``
 ModelConfig = (UResNetConfig | CosmicTaggerConfig | SparseCosmicTaggerConfig | SparseSSNetConfig
-               | SSNetConfig | PIDConfig)
+               | SSNetConfig | PIDConfig | MaskRCNNConfig)
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,9 @@ class DataConfig:
     planes: tuple[int, ...] = (0, 1, 2)
     # what the labels are (larseg.data.targets): "ssnet" is SSNet's 4 training categories,
     # "species" the PID CNN's e / γ / μ / π / p of single particles
-    target: Literal["cosmic", "semantic", "track_shower", "ssnet", "species"] = "cosmic"
+    # "instances": sMask-RCNN's per-interaction masks, boxes and classes (larseg.data.instances)
+    target: Literal["cosmic", "semantic", "track_shower", "ssnet", "species",
+                    "instances"] = "cosmic"
     downsample: int = 2                    # SBND paper: 50 % resolution
     pool: Literal["mean", "sum", "max"] = "mean"  # CosmicTagger averages the ADC of 2×2
     crop: tuple[int, int] = (256, 256)     # rows, wires after downsampling
