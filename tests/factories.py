@@ -82,3 +82,28 @@ def toy_event(detector: str = "microboone", seed: int = 0, n_tracks: int = 4,
                                                                 np.array(q, np.float32))))
     return Event(run=run, subrun=subrun, event=event, detector=meta, planes=planes,
                  particles=particles, interactions=interactions).validate()
+
+
+def write_larcv1_root(path, products: dict, ids) -> None:
+    """A larcv1-layout ROOT file (MicroBooNE's member names, as flat branches: uproot cannot
+    write larcv's nested objects): ``products[name][entry]`` is a list of (plane, dense
+    rows × columns image), stored column-major as larcv1 does; ``ids`` the (run, subrun, event)
+    of each entry, the same for every tree."""
+    import awkward as ak
+    import uproot
+
+    with uproot.recreate(path) as f:
+        for name, entries in products.items():
+            f[f"image2d_{name}_tree"] = {
+                "_run": np.array([i[0] for i in ids], np.uint64),
+                "_subrun": np.array([i[1] for i in ids], np.uint64),
+                "_event": np.array([i[2] for i in ids], np.uint64),
+                "_image_v._img": ak.Array([[im.T.reshape(-1).astype(np.float32) for _, im in ev]
+                                           for ev in entries]),
+                "_image_v._meta._plane": ak.Array([[np.uint16(p) for p, _ in ev]
+                                                   for ev in entries]),
+                "_image_v._meta._row_count": ak.Array([[np.uint64(im.shape[0]) for _, im in ev]
+                                                       for ev in entries]),
+                "_image_v._meta._col_count": ak.Array([[np.uint64(im.shape[1]) for _, im in ev]
+                                                       for ev in entries]),
+            }

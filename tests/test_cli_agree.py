@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from larseg.cli.app import register_all
+from tests.factories import write_larcv1_root
 
 uproot = pytest.importorskip("uproot")
 ak = pytest.importorskip("awkward")
@@ -31,23 +32,7 @@ TINY = ["model.name=sparse_ssnet", "model.filters=4", "model.levels=3", "model.b
 
 
 def write_root(path: Path, products: dict, ids=IDS) -> None:
-    """products[name][entry]: list of (plane, dense rows × columns image), stored column-major
-    as larcv1 does."""
-    with uproot.recreate(path) as f:
-        for name, entries in products.items():
-            f[f"image2d_{name}_tree"] = {
-                "_run": np.array([i[0] for i in ids], np.uint64),
-                "_subrun": np.array([i[1] for i in ids], np.uint64),
-                "_event": np.array([i[2] for i in ids], np.uint64),
-                "_image_v._img": ak.Array([[im.T.reshape(-1).astype(np.float32) for _, im in ev]
-                                           for ev in entries]),
-                "_image_v._meta._plane": ak.Array([[np.uint16(p) for p, _ in ev]
-                                                   for ev in entries]),
-                "_image_v._meta._row_count": ak.Array([[np.uint64(im.shape[0]) for _, im in ev]
-                                                       for ev in entries]),
-                "_image_v._meta._col_count": ak.Array([[np.uint64(im.shape[1]) for _, im in ev]
-                                                       for ev in entries]),
-            }
+    write_larcv1_root(path, products, ids)
 
 
 def _planes(images):

@@ -15,8 +15,9 @@ from larseg.io import Image2D, ImageMeta2D, Larcv3Writer, Sparse2D
 from larseg.io.image_products import (EventReader, ProductFile, find_adc, plane_product,
                                       split_product)
 
+from tests.factories import write_larcv1_root
+
 pytest.importorskip("uproot")
-from tests.test_cli_agree import write_root  # noqa: E402  (larcv1 layout writer)
 
 IDS = ((9, 1, 4), (9, 1, 5), (9, 2, 1))
 ROWS, COLS = 6, 8
@@ -61,7 +62,7 @@ def files(tmp_path_factory):
     wire, score = _images(1), _images(2)
     two = _images(3)  # a second image of each plane, as uburn_plane<p> carries
     root = d / "a.root"
-    write_root(root, {"wire": _per_plane(wire), "score": _per_plane(score),
+    write_larcv1_root(root, {"wire": _per_plane(wire), "score": _per_plane(score),
                       **{f"pair{p}": [[(p, score[e, p]), (p, two[e, p])] for e in range(3)]
                          for p in range(3)}}, ids=IDS)
     h5 = d / "b.h5"  # the events in another order
@@ -141,9 +142,9 @@ def test_errors_name_the_file_the_event_and_the_product(files, tmp_path: Path):
     root, h5, a = files
     r, h = ProductFile(root), ProductFile(h5)
     twice = tmp_path / "twice.root"
-    write_root(twice, {"score": _per_plane(a["score"])}, ids=(IDS[0], IDS[1], IDS[1]))
+    write_larcv1_root(twice, {"score": _per_plane(a["score"])}, ids=(IDS[0], IDS[1], IDS[1]))
     mixed = tmp_path / "mixed.root"
-    write_root(mixed, {"wire": _per_plane(a["wire"])}, ids=IDS)
+    write_larcv1_root(mixed, {"wire": _per_plane(a["wire"])}, ids=IDS)
     t = ProductFile(twice)
     try:
         with pytest.raises(LarsegError, match=f"file {twice}, product 'score': event 9/1/5 "
