@@ -22,7 +22,8 @@ def _available() -> list[str]:
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
              help="Run a benchmark of benchmarks/ (simulate, read, loader, precision, "
-                  "cosmic-tagger, sparse-cosmic-tagger, sparse-ssnet, train-ddp, ...); extra "
+                  "cosmic-tagger, sparse-cosmic-tagger, sparse-ssnet, ssnet, maskrcnn, nms, "
+                  "detection-backbone, train-ddp, ...); extra "
                   "options go to it, e.g. `larseg bench simulate --events 40` or "
                   "`larseg bench cosmic-tagger --repeats 3`.")
 def bench(ctx: typer.Context,
