@@ -134,6 +134,11 @@ def evaluate(
                           f"{s} {a:.3f}" for s, a in m["per_species_accuracy"].items())
                       + f"); wrote {output / 'report.md'}", soft_wrap=True)
         return
+    if cfg.data.target == "instances":  # sMask-RCNN: the paper's instance metrics
+        console.print(f"sMask-RCNN on {m['events']} events ({m['truths']} truths): efficiency "
+                      f"{m['efficiency']:.4f}, purity {m['purity']:.4f}, coverage "
+                      f"{m['coverage']:.4f}; wrote {output / 'report.md'}", soft_wrap=True)
+        return
     for plane, s in m["active"].items():
         two = (f", track/shower accuracy {m['track_shower'][plane]['accuracy']:.4f}"
                if "track_shower" in m else "")

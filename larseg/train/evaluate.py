@@ -83,6 +83,10 @@ def evaluate(cfg: TrainingConfig, weights: str | Path, data, out: str | Path,
         from .evaluate_pid import evaluate_pid
 
         return evaluate_pid(cfg, model, weights, [str(f) for f in files], out, max_events)
+    if path_kind(model) == "detection":  # sMask-RCNN: whole plane images, the paper's metrics
+        from .evaluate_detection import evaluate_detection
+
+        return evaluate_detection(cfg, model, weights, files, out, max_events)  # on the CPU
     dev = resolve_device(device)
     model.to(dev)
     if path_kind(model) == "ssnet":  # whole planes by tiles, the talk's ICPF per sample
