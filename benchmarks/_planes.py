@@ -1,5 +1,6 @@
-"""The plane image the SSNet / SparseSSNet benchmarks run on: one simulated MicroBooNE event,
-its busiest plane after SparseSSNet's input mask."""
+"""The plane images the network benchmarks run on: one simulated MicroBooNE event's busiest
+plane after SparseSSNet's input mask (SSNet / SparseSSNet), or its collection plane as a dense
+image (sMask-RCNN); and the resident memory a worker process reads."""
 
 from __future__ import annotations
 
@@ -45,3 +46,24 @@ def busiest_plane(generator: str = "cosmics", seed: int = 5,
     masks = [(p.values >= cfg.adc_min) & (p.values <= cfg.adc_max) for p in event.planes]
     index = int(np.argmax([int(m.sum()) for m in masks])) if plane is None else plane
     return MaskedPlane(index, event.planes[index], masks[index], cfg.adc_min, cfg.adc_max)
+
+
+def collection_image(seed: int) -> np.ndarray:
+    """The collection plane (Y) of event 0 of a MicroBooNE ``cosmics+neutrino`` job as a dense
+    (ticks, wires) float32 ADC image, 1008 × 3456."""
+    from larseg.sim.simulate import SimulationJob, simulate_event
+
+    event = simulate_event(SimulationJob("microboone", "cosmics+neutrino", seed=seed), 0)
+    plane = next(p for p in event.planes if p.meta.name == "Y")
+    image = np.zeros((plane.meta.n_ticks, plane.meta.n_wires), np.float32)
+    image[plane.coords[:, 0], plane.coords[:, 1]] = plane.values
+    return image
+
+
+def rss_mb() -> float:
+    """This process's resident memory now (MB, from /proc; nan where there is none)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")

@@ -48,6 +48,7 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from _planes import collection_image  # noqa: E402
 from _results import saved_output  # noqa: E402
 
 
@@ -90,14 +91,6 @@ def worker(kind: str, data: Path, out: Path, args) -> None:
         "output_shape": list(result.shape)}))
 
 
-def _collection_image(seed: int) -> tuple[np.ndarray, str]:
-    from larseg.sim.simulate import SimulationJob, simulate_event
-
-    event = simulate_event(SimulationJob("microboone", "cosmics+neutrino", seed=seed), 0)
-    plane = next(p for p in event.planes if p.meta.name == "Y")
-    image = np.zeros((plane.meta.n_ticks, plane.meta.n_wires), np.float32)
-    image[plane.coords[:, 0], plane.coords[:, 1]] = plane.values
-    return image, plane.meta.name
 
 
 def _active_per_stride(image: np.ndarray, threshold: float, deepest: int) -> dict[int, list[int]]:
@@ -133,7 +126,7 @@ def main() -> None:
         return
 
     cfg = _config(args)
-    image, plane = _collection_image(args.seed)
+    image, plane = collection_image(args.seed), "Y"
     active = _active_per_stride(image, cfg.adc_threshold, cfg.size_multiple)
     load_start = os.getloadavg()
     rows, outputs = [], {}

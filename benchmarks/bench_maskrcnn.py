@@ -46,19 +46,12 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from _planes import collection_image  # noqa: E402
 from _results import saved_output  # noqa: E402
 
 CONFIG = ROOT / "larseg" / "configs" / "mask_rcnn.yaml"
 
 
-def _collection_image(seed: int) -> np.ndarray:
-    from larseg.sim.simulate import SimulationJob, simulate_event
-
-    event = simulate_event(SimulationJob("microboone", "cosmics+neutrino", seed=seed), 0)
-    plane = next(p for p in event.planes if p.meta.name == "Y")
-    image = np.zeros((plane.meta.n_ticks, plane.meta.n_wires), np.float32)
-    image[plane.coords[:, 0], plane.coords[:, 1]] = plane.values
-    return image
 
 
 def _model(kind: str, weights: str):
@@ -120,7 +113,7 @@ def main() -> None:
         worker(kind, Path(data), Path(out), args)
         return
 
-    image = _collection_image(args.seed)
+    image = collection_image(args.seed)
     load_start = os.getloadavg()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -61,16 +61,10 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _planes import add_plane_options, busiest_plane  # noqa: E402
+from _planes import add_plane_options, busiest_plane, rss_mb  # noqa: E402
 from _results import saved_output  # noqa: E402
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 DENSE = ("dense", "dense-crops", "dense-plain", "dense-plain-crops")
@@ -163,7 +157,7 @@ def worker(variant: str, data: Path, out: Path, repeat: int, threads: int,
         return SparseTensor.from_pixels(torch.from_numpy(d["coords"]),
                                         torch.from_numpy(d["adc"]), shape)
 
-    rss_loaded = _rss_mb()
+    rss_loaded = rss_mb()
     times = []
     with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16,
                                                 enabled=precision == "bf16"):

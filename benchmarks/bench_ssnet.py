@@ -48,7 +48,7 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _planes import add_plane_options, busiest_plane  # noqa: E402
+from _planes import add_plane_options, busiest_plane, rss_mb  # noqa: E402
 from _results import saved_output  # noqa: E402
 
 CROP = 512
@@ -58,12 +58,6 @@ RUNS = {"ssnet-crop": ("SSNet", "crop"), "ssnet-tiled": ("SSNet", "plane, tiled"
         "sparse-plane": ("SparseSSNet", "plane")}
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def _dense(d, crop: bool):
@@ -132,7 +126,7 @@ def worker(run: str, data: Path, out: Path, repeat: int, threads: int, tile_batc
         def once():  # a new record each pass: no neighbour map carried over
             return net([SparseTensor.from_pixels(torch.from_numpy(coords),
                                                  torch.from_numpy(adc), shape)])[0]
-    rss_loaded = _rss_mb()
+    rss_loaded = rss_mb()
     times = []
     with torch.inference_mode():
         logits = once()  # warm-up
