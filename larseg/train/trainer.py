@@ -116,7 +116,7 @@ def init_from(model, cfg: TrainingConfig) -> dict | None:
     RNG is left as it was (building the PID CNN draws initial weights), so a run with and one
     without the transfer start from the same decoder. Returns the record (file, sha256,
     tensors copied), None when ``init_from`` is empty."""
-    from ..models.pid_cnn import PIDCNN, transfer_encoder
+    from ..models.pid_cnn import PIDCNN, PIDConfig, transfer_encoder
     from ..weights import resolve_weights
     from ..weights.loading import load_checked, sha256_of
 
