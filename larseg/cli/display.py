@@ -16,7 +16,10 @@ from .common import existing_file
     "Draw one event: per plane the ADC image and its truth labels (PNG via matplotlib, and an "
     "interactive HTML page via plotly in which you can zoom into the vertex).\n\n"
     "Fields: adc, cosmic (background/cosmic/neutrino), semantic (HIP/MIP/shower/delta/Michel), "
-    "track_shower, instance."))
+    "track_shower, instance.\n\n"
+    "sMask-RCNN's predictions: larseg display OUT --prediction pred_instances draws the "
+    "predicted masks, boxes, classes and scores over the ADC of their plane (PNG, and HTML "
+    "with one legend entry per instance)."))
 def display(
     file: Path = typer.Argument(..., help="larcv3 HDF5 file, or larcv1/larcv2 ROOT file (ADC)."),
     event: int = typer.Option(0, "--event", "-e", min=0, help="Entry number in the file."),
@@ -33,7 +36,11 @@ def display(
                                           "labels)."),
     prediction: str = typer.Option("", "--prediction", "-p", metavar="PRODUCER",
                                    help="Overlay a prediction product written by larseg predict "
-                                        "(e.g. pred_cosmic), beside the truth of the same labels."),
+                                        "(e.g. pred_cosmic), beside the truth of the same labels. "
+                                        "pred_instances (sMask-RCNN): the instance display "
+                                        "instead, on the instances' plane (or the first of "
+                                        "--planes); --fields, --zoom, --loss-weights and "
+                                        "--adc-mask do not apply to it."),
     planes: str = typer.Option("", "--planes",
                                help="Comma-separated planes to draw, by name (U,V,Y) or index "
                                     "(default: all)."),
@@ -61,6 +68,13 @@ def display(
     if planes:
         kwargs["planes"] = [int(s) if s.strip().isdigit() else s.strip()
                             for s in planes.split(",") if s.strip()]
+    if prediction:
+        from ..train.predict_detection import is_instance_product
+
+        if is_instance_product(file, prediction):
+            _display_instances(file, event, ev, prediction, output / stem, html,
+                               kwargs.get("planes"))
+            return
     zoom_arg = _parse_zoom(zoom)
     if adc_mask:
         from ..viz.masking import adc_masked_event
@@ -84,6 +98,31 @@ def display(
     console.print(f"wrote {png}")
     if html:
         page = render_event_html(ev, output / f"{stem}.html", **kwargs)
+        console.print(f"wrote {page}")
+
+
+def _display_instances(file: Path, entry: int, ev, producer: str, stem: Path, html: bool,
+                       planes: list | None) -> None:
+    """Predicted instances over the ADC of their plane (``--planes``: the first one given;
+    default the instances' plane, else the event's last plane, the collection plane)."""
+    from ..train.predict_detection import read_instances
+    from ..viz.instances import render_instance_png
+    from ..viz.instances_html import render_instance_html
+    from ..viz.panels import select_planes
+
+    records = read_instances(file, entry, producer)
+    if planes:
+        img = ev.planes[select_planes(ev, planes)[0]]
+    else:
+        plane = records[0].plane if records else ev.planes[-1].plane
+        img = next(p for p in ev.planes if p.plane == plane)
+    on = [r for r in records if r.plane == img.plane]
+    title = (f"{file.name} event {entry} ({ev.run}/{ev.subrun}/{ev.event}), plane "
+             f"{img.meta.name or img.plane}: {len(on)} predicted instances")
+    png = render_instance_png(img, on, Path(f"{stem}.png"), title=title)
+    console.print(f"wrote {png}")
+    if html:
+        page = render_instance_html(img, on, Path(f"{stem}.html"), title=title)
         console.print(f"wrote {page}")
 
 

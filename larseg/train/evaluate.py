@@ -2,7 +2,8 @@
 :mod:`larseg.metrics.segmentation` (and for the cosmic tagger those of
 :mod:`larseg.metrics.cosmic`), written as JSON and a Markdown report with pictures. Sparse
 networks go to :mod:`larseg.train.evaluate_sparse`; SSNet runs on whole planes by tiles
-(:mod:`larseg.train.tiling`) and adds the talk's ICPF table per file (:func:`evaluate_ssnet`)."""
+(:mod:`larseg.train.tiling`) and adds the talk's ICPF table per file and per sample
+(:mod:`larseg.train.evaluate_ssnet`, re-exported here)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from ..data._torch import torch
+from .evaluate_ssnet import (SSNET_TARGETS, TALK_ICPF, TALK_MEAN_ICPF,  # noqa: F401
+                             evaluate_ssnet, ssnet_truth)
 from .paths import input_kind, path_kind
 from .runtime import resolve_device
 from .trainer import TrainingConfig, size_multiple
@@ -161,140 +164,3 @@ def _cosmic_report(cosmic, m: dict, out: Path) -> list[str]:
     fig2 = iou_energy_figure(m["iou_by_energy"], out / "iou_vs_energy.png")
     lines += ["", f"![selection]({fig.name})", "", f"![IoU vs energy]({fig2.name})", ""]
     return lines
-
-
-# --- SSNet: whole planes by tiles, the talk's ICPF table -------------------------------------
-
-#: the talk's mean ICPF on four of its samples (the bomb test sample, νμ CC, νe CC, 1μ1p low
-#: energy), as fractions: the numbers to beat. As larseg's issue 13 quotes the talk's table; the
-#: plain-text copy in ../shared/papers/ (004) lost that slide
-TALK_MEAN_ICPF = {"test": 0.019, "numu_cc": 0.039, "nue_cc": 0.060, "1mu1p_lowe": 0.023}
-#: the targets SSNet is evaluated on (their truth mapped to its classes by :func:`ssnet_truth`)
-SSNET_TARGETS = ("ssnet", "track_shower")
-
-
-def ssnet_truth(label, target: str):
-    """SSNet's classes (background 0, track 1, shower 2) of a batch's labels: the ``"ssnet"``
-    target's categories by :data:`larseg.models.ssnet.CATEGORY_TO_CLASS`, or the
-    ``"track_shower"`` target's track 0 / shower 1 shifted by one, its unlabelled pixels (-1:
-    empty or noise) background, as the ``"ssnet"`` target labels them."""
-    from ..models.ssnet import CATEGORY_TO_CLASS
-
-    if target == "ssnet":
-        table = torch.tensor(CATEGORY_TO_CLASS, dtype=torch.int64)
-        return torch.where(label >= 0, table[label.clamp(min=0)], -1)
-    if target == "track_shower":
-        return torch.where(label >= 0, label + 1, 0)
-    raise _not_ssnet_target(target)
-
-
-def _not_ssnet_target(target: str):
-    from ..errors import LarsegError
-
-    return LarsegError(f"data.target '{target}': SSNet is evaluated on the "
-                       f"{' or '.join(SSNET_TARGETS)} target")
-
-
-def evaluate_ssnet(cfg: TrainingConfig, model, weights, files: list[Path], out: Path,
-                   max_events: int = 0) -> dict:
-    """SSNet on every plane of the first ``max_events`` events of each file (0: all) at the
-    config's resolution, whole planes by tiles of ``data.crop``
-    (:func:`larseg.train.tiling.tiled_forward`, margin :func:`~larseg.train.tiling.tiling_for`'s).
-
-    metrics.json: ``classes`` (background, track, shower), ``all`` / ``active`` — per plane the
-    confusion of those classes over every pixel / pixels with ADC > 0, all files together — and
-    ``icpf``, per file (the talk's samples) per plane and over ``"all planes"`` pooled: the mean
-    ICPF, its 90 % quantile, the images counted and undefined (no track or shower pixel, truth
-    or predicted), and the mean shower and track ICPF (:mod:`larseg.metrics.ssnet`); per plane
-    also each image's values. report.md has the table in %, beside the talk's means."""
-    from ..data import DenseDataset
-    from ..data.collate import dense_collate
-    from ..data.targets import SOURCE_FIELD
-    from ..io import open_events
-    from ..metrics.segmentation import ConfusionEvaluator
-    from ..metrics.ssnet import ICPFEvaluator
-    from ..models.ssnet import SSNET_CLASSES
-    from ..viz.plots import confusion_figure
-    from .runtime import autocast
-    from .tiling import tiled_forward, tiling_for
-
-    target, planes = cfg.data.target, list(cfg.data.planes)
-    if target not in SSNET_TARGETS:
-        raise _not_ssnet_target(target)
-    tiling = tiling_for(cfg)
-    confusion = ConfusionEvaluator(SSNET_CLASSES, planes)
-    icpf, names, n = {}, [], 0
-    for path in files:
-        name = path.name if path.name not in names else str(path)
-        names.append(name)
-        source = open_events(path, fields=[SOURCE_FIELD[target]])
-        ds = DenseDataset(source, planes=planes, target=target, downsample=cfg.data.downsample,
-                          pool=cfg.data.pool, seed=cfg.data.seed, on_empty="skip")
-        per_plane = ICPFEvaluator("classes", planes)
-        pooled = ICPFEvaluator("classes", planes[:1])  # every plane image as one set
-        k = len(ds) if max_events <= 0 else min(len(ds), max_events)
-        for i in range(k):
-            batch = dense_collate([ds[i]])
-            if batch is None:  # an empty event
-                continue
-            n += 1
-            with autocast(cfg.eval.precision, next(model.parameters()).device):
-                logits = tiled_forward(model, batch["image"], tiling).float()
-            truth = {"image": batch["image"], "label": ssnet_truth(batch["label"], target)}
-            confusion.process(truth, logits)
-            per_plane.process(truth, logits)
-            h, w = truth["label"].shape[-2:]
-            pooled.process({"image": truth["image"].reshape(-1, 1, h, w),
-                            "label": truth["label"].reshape(-1, 1, h, w)},
-                           logits.reshape(-1, 1, logits.shape[2], h, w))
-        table = {}
-        if pooled.values:
-            (everything,) = pooled.evaluate().values()
-            table["all planes"] = {key: v for key, v in everything.items() if key != "images"}
-        table.update(per_plane.evaluate())
-        icpf[name] = table
-    metrics = {"weights": str(weights), "data": [str(f) for f in files], "events": n,
-               "classes": list(SSNET_CLASSES), "target": target,
-               "tiling": {"tile": list(tiling.tile), "margin": tiling.margin},
-               **confusion.evaluate(), "icpf": icpf}
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
-    figure = confusion_figure({p: m["normalised_by_truth"] for p, m in metrics["active"].items()},
-                              SSNET_CLASSES, out / "confusion.png",
-                              title=f"{Path(weights).name}: active pixels, each truth column "
-                                    "normalised")
-    (out / "report.md").write_text("\n".join(_ssnet_report(metrics, figure.name)))
-    return metrics
-
-
-def _pct(v: float) -> str:
-    return f"{100 * v:.1f}" if np.isfinite(v) else "–"
-
-
-def _ssnet_report(m: dict, figure: str) -> list[str]:
-    """report.md of :func:`evaluate_ssnet`: the ICPF table, then the active-pixel metrics."""
-    tile, margin = m["tiling"]["tile"], m["tiling"]["margin"]
-    lines = [f"# Evaluation of {m['weights']}", "",
-             f"SSNet on whole planes ({m['events']} events, target `{m['target']}`), tiles of "
-             f"{tile[0]} × {tile[1]} with {margin} pixels not kept at each cut edge.", "",
-             "## ICPF (incorrectly classified pixel fraction, %)", "",
-             "Per plane image, over the pixels that are track or shower in truth or prediction "
-             "(larseg.metrics.ssnet); mean and 90 % quantile over the images that have such "
-             "pixels (undefined: those without), shower and track columns the means of the "
-             "per-class values.", "",
-             "| sample | plane | images | mean | 90 % quantile | shower | track | undefined |",
-             "|---|---|---|---|---|---|---|---|"]
-    for sample, table in m["icpf"].items():
-        for plane, t in table.items():
-            s = t["icpf"]
-            lines.append(f"| {sample} | {plane} | {s['n']} | {_pct(s['mean'])} | "
-                         f"{_pct(s['q90'])} | {_pct(t['shower'])} | {_pct(t['track'])} | "
-                         f"{s['undefined']} |")
-    lines += ["", "The talk's mean ICPF: " + ", ".join(
-        f"{k} {100 * v:.1f} %" for k, v in TALK_MEAN_ICPF.items()) + ".", "",
-        "## Active pixels (ADC > 0)", "", "| plane | accuracy | mean IoU | " + " | ".join(
-            f"IoU {c}" for c in m["classes"]) + " |", "|---|---|---|" + "---|" * len(m["classes"])]
-    for p, s in m["active"].items():
-        lines.append(f"| {p} | {s['accuracy']:.4f} | {s['mean_iou']:.4f} | " + " | ".join(
-            f"{s['iou'][c]:.4f}" if np.isfinite(s['iou'][c]) else "–" for c in m["classes"])
-            + " |")
-    return [*lines, "", f"![confusion]({figure})", ""]

@@ -20,6 +20,9 @@ background 0, track 2, shower 3, the edge band never predicted; for ``track_show
 shower 1 and -1 for background), and there is a score product for each of its three outputs
 (background, track, shower).
 
+sMask-RCNN (its ``training_path`` "detection") writes instances instead, a cluster2d and a
+particle product ``pred_instances``: :mod:`larseg.train.predict_detection`.
+
 :func:`predict_sharded` (``larseg predict --ray``) cuts the input's events into blocks, one Ray
 task each writing ``OUTPUT/shard-KKKKK.h5`` with :func:`predict`, and ``OUTPUT/manifest.json``
 lists the shards in event order: read in that order they are the single-machine output event by
@@ -92,6 +95,10 @@ def predict(cfg: TrainingConfig, weights: str | Path, data: str | Path, output: 
 
     model = build(cfg.model)
     load_weights(model, weights)
+    if path_kind(model) == "detection":  # sMask-RCNN: instances as cluster2d, on the CPU
+        from .predict_detection import predict_detection
+
+        return predict_detection(cfg, model, weights, data, output, on_event, events_range)
     if input_kind(model) == "dense":
         model.to(resolve_device(device))
     model.eval()

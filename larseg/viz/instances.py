@@ -234,15 +234,43 @@ def _box_of(mask: np.ndarray) -> tuple[float, float, float, float] | None:
 _LEFT, _RIGHT, _BOTTOM, _TOP = 0.75, 0.25, 0.55, 0.4
 
 
-def instance_figure(adc, predictions: Sequence[dict], *, score_threshold: float = 0.0,
+def instance_color(i: int) -> str:
+    """The colour of the ``i``-th instance shown (the PNG's and the HTML page's)."""
+    return MASK_PALETTE[i % len(MASK_PALETTE)]
+
+
+def _as_prediction(p) -> dict:
+    """A prediction dict (``mask``, ``label``, ``score``, optional ``box``) of a dict or of a
+    record with ``coords`` (N, 2) (row, wire), ``label``, ``score`` and ``box`` (the
+    :class:`larseg.train.predict_detection.InstanceRecord` that ``read_instances`` gives)."""
+    if isinstance(p, dict):
+        return p
+    return {"mask": p.coords, "label": p.label, "score": p.score, "box": p.box}
+
+
+def _dense_adc(adc) -> np.ndarray:
+    """(H, W) float32 of an (H, W) / (1, H, W) array or tensor, or of a
+    :class:`~larseg.event.PlaneImage` (its pixels made dense)."""
+    if hasattr(adc, "coords") and hasattr(adc, "meta"):
+        out = np.zeros(adc.meta.shape, np.float32)
+        out[adc.coords[:, 0], adc.coords[:, 1]] = adc.values
+        return out
+    a = np.asarray(adc.detach().cpu() if hasattr(adc, "detach") else adc, np.float32)
+    return a[0] if a.ndim == 3 else a
+
+
+def instance_figure(adc, predictions: Sequence, *, score_threshold: float = 0.0,
                     class_names: Sequence[str] = INSTANCE_NAMES, width: float = 12.0,
                     dpi: int = 100, title: str = "") -> Figure:
     """The ADC image (grey, log scale, white where empty: the masks' colours stand out) with
-    each prediction scoring above ``score_threshold``: its mask tinted in its own colour, its
-    box (``box`` [x1, y1, x2, y2] end-exclusive, else the mask's) and "class score" above the
-    box. Rows (time) go up. ``mask``: bool (H, W), flat pixel indices or (row, wire) pairs."""
-    a = np.asarray(adc.detach().cpu() if hasattr(adc, "detach") else adc, np.float32)
-    a = a[0] if a.ndim == 3 else a
+    each prediction scoring above ``score_threshold``: its mask tinted in its own colour
+    (:func:`instance_color` of its rank among those shown), its box (``box`` [x1, y1, x2, y2]
+    end-exclusive, else the mask's) and "class score" above the box. Rows (time) go up.
+    ``adc``: (H, W) or (1, H, W) array or tensor, or a PlaneImage. A prediction is a dict whose
+    ``mask`` is bool (H, W), flat pixel indices or (row, wire) pairs, or a record of
+    ``larseg.train.predict_detection.read_instances``."""
+    a = _dense_adc(adc)
+    predictions = [_as_prediction(p) for p in predictions]
     h, w = a.shape
     ax_w = width - _LEFT - _RIGHT
     ax_h = ax_w * float(np.clip(h / w, 0.25, 1.0))
@@ -258,7 +286,7 @@ def instance_figure(adc, predictions: Sequence[dict], *, score_threshold: float 
     ax.imshow(rgba, origin="lower", interpolation="nearest", aspect="auto", extent=extent)
     shown = [p for p in predictions if float(p["score"]) > score_threshold]
     for i, p in enumerate(shown):
-        colour = MASK_PALETTE[i % len(MASK_PALETTE)]
+        colour = instance_color(i)
         m = _mask_array(p["mask"], (h, w))
         tint = np.zeros(px + (4,))
         tint[_pool_max(m.astype(np.uint8), px) > 0] = to_rgba(colour, 0.6)
@@ -285,7 +313,7 @@ def instance_figure(adc, predictions: Sequence[dict], *, score_threshold: float 
     return fig
 
 
-def render_instance_png(adc, predictions: Sequence[dict], path: str | Path, **kwargs) -> Path:
+def render_instance_png(adc, predictions: Sequence, path: str | Path, **kwargs) -> Path:
     """Write :func:`instance_figure` as a PNG; returns its path."""
     return _save(instance_figure(adc, predictions, **kwargs), path)
 
@@ -293,4 +321,4 @@ def render_instance_png(adc, predictions: Sequence[dict], path: str | Path, **kw
 __all__ = ["draw_efficiency_purity", "efficiency_purity_figure", "draw_efficiency_by_class",
            "efficiency_by_class_figure", "draw_coverage", "coverage_figure",
            "draw_rejection_curve", "rejection_curve_figure", "instance_figure",
-           "render_instance_png", "CLASS_COLORS", "MASK_PALETTE"]
+           "render_instance_png", "instance_color", "CLASS_COLORS", "MASK_PALETTE"]
