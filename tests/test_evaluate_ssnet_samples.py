@@ -1,4 +1,4 @@
-"""The talk's ICPF samples (larseg.metrics.samples) on hand-built truth records, each rule on
+"""The talk's ICPF samples (larseg.samples) on hand-built truth records, each rule on
 both sides of its threshold, and `evaluate_ssnet`'s per-sample table end to end: an untrained
 tiny SSNet on simulated MicroBooNE events (a particle bomb, a νe CC 1e1p, a νμ CC 1μ1p of low
 energy) and a toy event without neutrino truth, checked against the ICPF computed here with
@@ -15,7 +15,7 @@ from larseg.data import DenseDataset
 from larseg.data._torch import torch
 from larseg.event import Interaction, Particle
 from larseg.labels import Origin
-from larseg.metrics.samples import (SAMPLES, SampleRules, event_samples, kinetic_energy,
+from larseg.samples import (SAMPLES, SampleRules, event_samples, kinetic_energy,
                                     one_lepton_one_proton)
 from larseg.metrics.ssnet import icpf
 from larseg.models import build

@@ -22,7 +22,13 @@ _GENERATORS = "bomb, bomb-lowe, cosmics, neutrino, cosmics+neutrino"
     "next event, keeps every complete event and says so; the job's settings are stored in the "
     "file, so a resume with other settings is refused (--overwrite starts afresh). An existing "
     "file that larseg's simulate did not write is never replaced without --overwrite.\n\n"
-    "Example: larseg simulate -d sbnd -g cosmics+neutrino -n 100 --seed 1 -o sbnd.h5"))
+    "Generator options: -O KEY=VALUE (repeatable; a wrong key lists the generator's options). "
+    "The neutrino's: mix (balanced | bnb), fsi, and selections for the SSNet talk's samples: "
+    "category (numu_cc | nue_cc | nc), min_energy / max_energy (MeV, E_ν from the spectrum "
+    "truncated), topology (1e1p | 1mu1p). The options are part of the job stored in the file.\n\n"
+    "Example: larseg simulate -d sbnd -g cosmics+neutrino -n 100 --seed 1 -o sbnd.h5\n\n"
+    "Example: larseg simulate -d microboone -g neutrino -O topology=1e1p -O max_energy=500 "
+    "-n 40 --seed 8000 -o 1e1p_lowe.h5"))
 def simulate(
     detector: str = typer.Option("microboone", "--detector", "-d", help="microboone or sbnd."),
     generator: str = typer.Option("cosmics+neutrino", "--generator", "-g", help=_GENERATORS + "."),
@@ -36,21 +42,25 @@ def simulate(
     ray: str = typer.Option("", "--ray", metavar="ADDRESS",
                             help="Shard the job over a Ray cluster at ADDRESS ('local': a local "
                                  "instance with --workers CPUs): -o is then a directory of "
-                                 "shard files plus manifest.json (pip install 'larseg[ray]')."),
+                                 "shard files plus manifest.json (pip install 'larseg\\[ray]')."),
     shard_size: int = typer.Option(100, "--shard-size", min=1,
                                    help="Events per shard with --ray."),
+    gen_options: list[str] = typer.Option([], "--option", "-O", metavar="KEY=VALUE",
+                                          help="A generator option, e.g. mix=bnb (repeatable)."),
 ) -> None:
     from ..detectors import get_detector
     from ..errors import LarsegError
-    from ..sim.generators import get_generator
+    from ..sim.generators import parse_generator_options
     from ..sim.kernel_cache import kernels_ready
     from ..sim.simulate import SimulationJob, default_workers, simulate_to_file
 
     get_detector(detector)          # fail early, with the list of valid names
-    get_generator(generator)
+    # fail early: an unknown generator or option names the valid ones
+    options = parse_generator_options(generator, gen_options)
     if output.is_dir() and not ray:
         raise LarsegError(f"{output} is a directory; give -o a file name, e.g. {output / 'events.h5'}")
-    job = SimulationJob(detector=detector, generator=generator, seed=seed)
+    job = SimulationJob(detector=detector, generator=generator, seed=seed,
+                        options=tuple(options.items()))
     workers = workers or default_workers()
     if ray:
         from ..sim.sharding import simulate_sharded
@@ -74,7 +84,7 @@ def simulate(
             console.print(f"{output} holds {n_in_file} events of this job: adding up to "
                           f"{n_events} (--overwrite to start afresh)", soft_wrap=True)
 
-    with progress_bar(f"simulating {detector}/{generator}", total=n_events, disable=quiet) as done:
+    with progress_bar(f"simulating {job.describe()}", total=n_events, disable=quiet) as done:
         result = simulate_to_file(output, job, n_events, workers=workers, overwrite=overwrite,
                                   on_event=done, on_open=opened)
     rate = result.steady_rate

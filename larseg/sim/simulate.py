@@ -1,7 +1,8 @@
 """The simulator's driver: generator -> transport -> readout -> Event, and whole files.
 
 Every event has its own seed, derived from (job seed, event index), so an event does not depend on
-how many workers ran, in which order, or whether the job was interrupted and resumed.
+how many workers ran, in which order, or whether the job was interrupted and resumed; what it
+holds depends on that seed and the job's settings (detector, generator and its options) only.
 """
 
 from __future__ import annotations
@@ -22,20 +23,48 @@ from .kernel_cache import mark_kernels_ready
 
 
 
+#: a job's generator options: (key, value) pairs, sorted, defaults left out
+Options = tuple[tuple[str, object], ...]
+
+
 @dataclass(frozen=True)
 class SimulationJob:
+    """A simulation job. ``options`` are the generator's (``get_generator(generator,
+    **options)``): given as a mapping or pairs, kept as :func:`canonical_options` makes them
+    (typed, sorted, defaults left out), so a job whose options are all defaults is the job
+    without options."""
+
     detector: str
     generator: str
     seed: int = 0
     run: int = 1
+    options: Options = ()
+
+    def __post_init__(self) -> None:
+        options: Options = ()
+        if self.options:
+            from .generators import canonical_options
+
+            options = canonical_options(self.generator, dict(self.options))
+        object.__setattr__(self, "options", options)
 
     def identity(self) -> dict:
         """What makes two runs the same job: stored in the file, checked on resume. The event
-        format is larseg's version: a resume by another version could mix two simulators."""
+        format is larseg's version: a resume by another version could mix two simulators. The
+        generator options are there only when some differ from their defaults: the file of a
+        job without options (and of one written before options existed) has no such key."""
         from .. import __version__
 
-        return {"kind": "simulate", "detector": self.detector, "generator": self.generator,
-                "seed": self.seed, "run": self.run, "larseg_version": __version__}
+        out = {"kind": "simulate", "detector": self.detector, "generator": self.generator,
+               "seed": self.seed, "run": self.run, "larseg_version": __version__}
+        if self.options:
+            out["generator_options"] = dict(self.options)
+        return out
+
+    def describe(self) -> str:
+        """``detector/generator`` and the options, for messages."""
+        opts = "".join(f" {k}={v}" for k, v in self.options)
+        return f"{self.detector}/{self.generator}{opts}"
 
     def rng(self, index: int) -> np.random.Generator:
         """Event ``index``'s stream. The detector is part of the seed: SBND and MicroBooNE must
@@ -45,14 +74,14 @@ class SimulationJob:
 
 
 def simulate_event(job: SimulationJob, index: int) -> Event:
-    """Simulate event ``index`` of a job (deterministic in (job.seed, index))."""
+    """Simulate event ``index`` of a job (deterministic in (job.seed, index, job.options))."""
     from .generators import get_generator
     from .readout import readout
     from .transport import transport
 
     detector: Detector = get_detector(job.detector)
     rng = job.rng(index)
-    generated = get_generator(job.generator).generate(detector, rng)
+    generated = get_generator(job.generator, **dict(job.options)).generate(detector, rng)
     particles, deposits = transport(generated.primaries, detector, rng)
     planes = readout(deposits, particles, detector, rng)
     return Event(run=job.run, subrun=job.seed % 2**31, event=index, detector=detector.meta(),
@@ -83,8 +112,8 @@ def iter_prepared(job: SimulationJob, indices: range, workers: int = 1, *,
 
     return ordered_map(_simulate_prepared, [(job, i) for i in indices], workers, stop=stop,
                        initializer=_worker_init,
-                       describe=lambda task: f"{task[0].detector}/{task[0].generator} event "
-                                             f"{task[1]} (seed {task[0].seed})")
+                       describe=lambda task: f"{task[0].describe()} event {task[1]} "
+                                             f"(seed {task[0].seed})")
 
 
 def default_workers() -> int:

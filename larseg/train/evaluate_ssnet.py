@@ -1,7 +1,7 @@
 """SSNet's evaluation on whole planes by tiles: the 3-class confusion and the talk's ICPF table
 (../shared/papers/004, slide "Performance") per file and per held-out sample of the talk (the
 bomb test sample, νe CC, νμ CC, 1e1p, 1μ1p and their low-energy versions), each event's samples
-taken from its truth by :mod:`larseg.metrics.samples`."""
+taken from its truth by :mod:`larseg.samples`."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..data._torch import torch
-from ..metrics.samples import SAMPLES, SampleRules, event_samples
+from ..samples import SAMPLES, SampleRules, event_samples
 from ..metrics.ssnet import ICPFEvaluator
 
 if TYPE_CHECKING:
@@ -120,7 +120,7 @@ def evaluate_ssnet(cfg: TrainingConfig, model, weights, files: list[Path], out: 
     metrics.json: ``classes`` (background, track, shower), ``all`` / ``active`` — per plane the
     confusion of those classes over every pixel / pixels with ADC > 0, all files together;
     ``icpf``, per file, and ``icpf_samples``, per sample of the talk (an event counts in each of
-    its samples, :func:`larseg.metrics.samples.event_samples` with ``rules``; events with no
+    its samples, :func:`larseg.samples.event_samples` with ``rules``; events with no
     neutrino and no bomb truth under their file's name), each per plane and over
     ``"all planes"`` pooled: the mean ICPF, its 90 % quantile, the images counted and undefined
     (no track or shower pixel, truth or predicted), the mean shower and track ICPF
@@ -209,7 +209,7 @@ def _ssnet_report(m: dict, figure: str) -> list[str]:
              "pixels (undefined: those without), shower and track columns the means of the "
              "per-class values.", "",
              "### Per sample", "",
-             "Samples from each event's truth (larseg.metrics.samples): `test` the particle "
+             "Samples from each event's truth (larseg.samples): `test` the particle "
              "bomb, `nue_cc` / `numu_cc` / `nc` the neutrino's category, `1e1p` / `1mu1p` CC "
              f"events with one lepton (KE > {r['lepton_min_ke']:g} MeV), one proton (KE > "
              f"{r['proton_min_ke']:g} MeV), no meson and nothing else above "

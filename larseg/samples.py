@@ -26,8 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from ..event import Interaction, Particle
-from ..labels import Origin
+from .event import Interaction, Particle
+from .labels import Origin
 
 #: every sample name, in the order of the reports
 SAMPLES = ("test", "nue_cc", "numu_cc", "nc", "1e1p", "1mu1p",
