@@ -17,6 +17,7 @@ import larseg
 
 from larseg.errors import LarsegError
 from larseg.models import build
+from larseg.models.detection.roi_heads import paste_masks
 from larseg.models.detection.backbones import ResNetBackbone, SparseResNetBackbone
 from larseg.models.detection.boxes import box_iou
 from larseg.models.detection.mask_rcnn import LOSS_TERMS, MaskRCNN, MaskRCNNConfig
@@ -128,8 +129,11 @@ def test_few_steps_find_the_planted_track(backbone, steps):
     net.eval()
     with torch.no_grad():
         det, = net(image)
-    assert set(det) == {"boxes", "labels", "scores", "masks"}
+    assert set(det) == {"boxes", "labels", "scores", "masks", "mask_probs"}
     assert len(det["boxes"]) >= 1 and det["masks"].shape == (len(det["boxes"]), H, W)
+    s = det["mask_probs"].shape[-1]
+    assert det["mask_probs"].shape == (len(det["boxes"]), s, s)
+    assert torch.equal(det["masks"], paste_masks(det["mask_probs"], det["boxes"], (H, W)))
     assert bool((det["scores"] > 0.4).all())
     iou = box_iou(det["boxes"], targets[0]["boxes"])[:, 0]
     best = int(iou.argmax())

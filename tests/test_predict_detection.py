@@ -151,8 +151,8 @@ def test_records_round_trip_exactly(run, predicted, nu_file):
     network's input is the evaluator's dataset item."""
     from larseg.io import EventFile
     from larseg.train.evaluate_detection import whole_image_dataset
-    from larseg.train.predict_detection import (detect_with_mask_probabilities,
-                                                instance_records, network_input, read_instances)
+    from larseg.train.evaluate_detection import detect
+    from larseg.train.predict_detection import instance_records, network_input, read_instances
 
     _, _, cfg, net = run
     events = EventFile(nu_file)
@@ -161,7 +161,7 @@ def test_records_round_trip_exactly(run, predicted, nu_file):
         img = events[entry].planes[2]
         image = network_input(img, 10.0)
         assert torch.equal(image, ds[entry]["image"])
-        made = instance_records(*detect_with_mask_probabilities(net, image), img, 10.0)
+        made = instance_records(detect(net, image), img, 10.0)
         got = read_instances(predicted, entry)
         assert len(made) == len(got) > 0
         for a, b in zip(made, got):

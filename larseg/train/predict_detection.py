@@ -30,8 +30,8 @@ The output holds the input's events (as every ``larseg predict`` writes them) pl
   (x = wire, y = time row; end-exclusive, as :mod:`larseg.data.instances`), z = that plane's
   projection id in both. The other fields keep larcv's ``Particle()`` defaults.
 
-The mask probabilities are the model's own: a forward hook on the mask head keeps its output
-during the one eval-mode forward that also gives the detections. Writing is
+The mask probabilities are the model's own: the detections' ``mask_probs``, the maps the
+pasted masks were cut from (:meth:`~larseg.models.detection.roi_heads.RoIHeads.detect`). Writing is
 :func:`larseg.io.jobs.write_job`'s, as for every network (``.partial``, commits, the job's
 identity = weights' sha256 + input file + config [+ event range], SIGINT/SIGTERM stop after the
 event in progress, a finished output of the same job is left untouched).
@@ -83,31 +83,13 @@ def network_input(img, min_adc: float) -> torch.Tensor:
     return image
 
 
-def detect_with_mask_probabilities(model, image: torch.Tensor) -> tuple[dict, torch.Tensor]:
-    """The evaluator's detections of a (1, H, W) image and the (D, S, S) mask probabilities of
-    each detection's class, caught from the mask head of the same forward pass."""
-    from .evaluate_detection import detect
-
-    caught: list[torch.Tensor] = []
-    hook = model.roi_heads.mask_head.register_forward_hook(
-        lambda module, args, out: caught.append(out))
-    try:
-        det = detect(model, image)
-    finally:
-        hook.remove()
-    if len(caught) != 1:
-        raise LarsegError(f"the mask head ran {len(caught)} times in one detection pass")
-    labels = det["labels"]
-    probs = torch.sigmoid(caught[0])[torch.arange(len(labels)), labels]
-    return det, probs
-
-
-def instance_records(det: dict, mask_probs: torch.Tensor, img, min_adc: float
-                     ) -> list[InstanceRecord]:
-    """The records of one image's detections on plane image ``img``: each mask's pixels with
-    ADC >= ``min_adc``, sorted by larcv voxel id, with their cells' mask probabilities."""
+def instance_records(det: dict, img, min_adc: float) -> list[InstanceRecord]:
+    """The records of one image's detections (the evaluator's :func:`~larseg.train.
+    evaluate_detection.detect`, with the mask head's ``mask_probs``) on plane image ``img``: each
+    mask's pixels with ADC >= ``min_adc``, sorted by larcv voxel id, with their cells' mask
+    probabilities."""
     from ..io.convert import voxel_ids
-    from ..models.detection.roi_heads import _cell  # the cell paste_masks reads a pixel from
+    from ..models.detection.roi_heads import mask_cell  # the cell paste_masks reads a pixel from
 
     _, order = voxel_ids(img)                        # the pixels in larcv's voxel order
     order = order[img.values[order] >= min_adc]
@@ -115,13 +97,14 @@ def instance_records(det: dict, mask_probs: torch.Tensor, img, min_adc: float
     wires = img.coords[order, 1].astype(np.int64)
     masks = det["masks"].cpu()
     on = masks[:, torch.from_numpy(rows), torch.from_numpy(wires)].numpy()  # (D, N)
+    mask_probs = det["mask_probs"]
     s = mask_probs.shape[-1]
     out = []
     for k in range(len(masks)):
         x1, y1, x2, y2 = (float(v) for v in det["boxes"][k].tolist())
         r, w = rows[on[k]], wires[on[k]]
-        i = _cell(torch.from_numpy(r).double(), y1, y2, s)
-        j = _cell(torch.from_numpy(w).double(), x1, x2, s)
+        i = mask_cell(torch.from_numpy(r).double(), y1, y2, s)
+        j = mask_cell(torch.from_numpy(w).double(), x1, x2, s)
         label = int(det["labels"][k])
         out.append(InstanceRecord(
             label=label, name=INSTANCE_NAMES[label], score=float(det["scores"][k]),
@@ -216,6 +199,7 @@ def predict_detection(cfg, model, weights: Path, data: str | Path, output: str |
     from ..io.jobs import write_job
     from ..weights.loading import sha256_of
     from .config import config_to_dict
+    from .evaluate_detection import detect
     from .predict import _checked_range
 
     if len(cfg.data.planes) != 1:
@@ -246,8 +230,8 @@ def predict_detection(cfg, model, weights: Path, data: str | Path, output: str |
             if img is None:
                 raise LarsegError(f"file {data}, event {ev.tag}: no plane {plane}, which the "
                                   "config's data.planes needs")
-            det, probs = detect_with_mask_probabilities(model, network_input(img, min_adc))
-            clusters, rows = instance_products(instance_records(det, probs, img, min_adc),
+            det = detect(model, network_input(img, min_adc))
+            clusters, rows = instance_products(instance_records(det, img, min_adc),
                                                ev.planes)
             prepared.cluster2d[PRODUCER] = clusters
             prepared.particles[PRODUCER] = rows
@@ -258,5 +242,5 @@ def predict_detection(cfg, model, weights: Path, data: str | Path, output: str |
 
 
 __all__ = ["InstanceRecord", "PRODUCER",
-           "detect_with_mask_probabilities", "instance_products", "instance_records",
+           "instance_products", "instance_records",
            "is_instance_product", "network_input", "predict_detection", "read_instances"]

@@ -10,9 +10,10 @@ zeroes the pixels below ``adc_threshold``, 10, paper Sec. II.A):
   ``loss_weights`` entry; ``targets`` per image ``boxes`` (K, 4), ``labels`` (K,)
   :class:`~larseg.labels.InstanceClass`, ``masks`` (K, H, W) bool, the items of
   :mod:`larseg.data.instances`;
-- eval mode: per image ``{boxes, labels, scores, masks}``: (D, 4) boxes, InstanceClass labels,
-  scores above ``score_threshold`` (0.4, paper Sec. III.A) and (D, H, W) bool masks pasted at the
-  image's full resolution.
+- eval mode: per image ``{boxes, labels, scores, masks, mask_probs}``: (D, 4) boxes,
+  InstanceClass labels, scores above ``score_threshold`` (0.4, paper Sec. III.A), (D, H, W) bool
+  masks pasted at the image's full resolution and the (D, S, S) mask-head probabilities they were
+  pasted from.
 
 ``image_sizes`` gives each image's real (H, W) when a batch is zero-padded
 (:func:`~larseg.data.instances.instance_collate`); detections are clipped to it.

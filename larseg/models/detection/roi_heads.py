@@ -376,13 +376,13 @@ def paste_masks(masks: Tensor, boxes: Tensor, image_size: tuple[int, int],
         r0, r1 = max(math.ceil(y1 - 0.5), 0), min(math.ceil(y2 - 0.5), h)
         if c1 <= c0 or r1 <= r0:
             continue
-        j = _cell(torch.arange(c0, c1, dtype=torch.float64), x1, x2, s).to(m.device)
-        i = _cell(torch.arange(r0, r1, dtype=torch.float64), y1, y2, s).to(m.device)
+        j = mask_cell(torch.arange(c0, c1, dtype=torch.float64), x1, x2, s).to(m.device)
+        i = mask_cell(torch.arange(r0, r1, dtype=torch.float64), y1, y2, s).to(m.device)
         out[d, r0:r1, c0:c1] = m[i][:, j] > threshold
     return out
 
 
-def _cell(pixels: Tensor, lo: float, hi: float, s: int) -> Tensor:
+def mask_cell(pixels: Tensor, lo: float, hi: float, s: int) -> Tensor:
     """Index of the cell of [lo, hi) cut in ``s`` that holds each pixel's centre."""
     return torch.floor((pixels + 0.5 - lo) * s / (hi - lo)).clamp(0, s - 1).long()
 
@@ -482,7 +482,9 @@ class RoIHeads(nn.Module):
     def detect(self, features, proposals: Sequence[Tensor],
                image_sizes: Sequence[tuple[int, int]]) -> list[dict[str, Tensor]]:
         """Per image ``boxes`` (D, 4), ``labels`` (D,) InstanceClass, ``scores`` (D,),
-        ``masks`` (D, H, W) bool at the image's size (module doc, inference)."""
+        ``masks`` (D, H, W) bool at the image's size (module doc, inference), and
+        ``mask_probs`` (D, S, S): the mask head's probabilities of each detection's class, the
+        maps :func:`paste_masks` pasted (a pixel's cell: :func:`mask_cell`)."""
         maps = self._maps(features)
         cfg = self.cfg
         feats = pool_rois(maps, self.strides, list(proposals), cfg.box_roi_size,
@@ -500,11 +502,11 @@ class RoIHeads(nn.Module):
             start += len(b)
             m = m[torch.arange(len(b), device=m.device), lab]
             out.append({"boxes": b, "labels": lab, "scores": s,
-                        "masks": paste_masks(m, b, size, cfg.mask_threshold)})
+                        "masks": paste_masks(m, b, size, cfg.mask_threshold), "mask_probs": m})
         return out
 
 
 __all__ = ["BACKGROUND", "BoxHead", "MaskHead", "RoIHeads", "RoIHeadsConfig", "Sampled",
-           "assign_levels", "bilinear_mask_targets", "box_losses", "dilate", "mask_loss",
+           "assign_levels", "bilinear_mask_targets", "box_losses", "dilate", "mask_cell", "mask_loss",
            "overlap_mask_targets", "paste_masks", "pool_rois", "postprocess_detections",
            "sample_proposals"]
