@@ -92,6 +92,8 @@ def evaluate(cfg: TrainingConfig, weights: str | Path, data, out: str | Path,
         return evaluate_detection(cfg, model, weights, files, out, max_events)  # on the CPU
     dev = resolve_device(device)
     model.to(dev)
+    if cfg.train.channels_last:  # as trained: 1.7x faster on this CPU for SSNet (fp32 and bf16)
+        model.to(memory_format=torch.channels_last)
     if path_kind(model) == "ssnet":  # whole planes by tiles, the talk's ICPF per sample
         return evaluate_ssnet(cfg, model, weights, files, out, max_events)
     names = list(CLASS_NAMES[cfg.data.target])

@@ -101,6 +101,8 @@ def predict(cfg: TrainingConfig, weights: str | Path, data: str | Path, output: 
         return predict_detection(cfg, model, weights, data, output, on_event, events_range)
     if input_kind(model) == "dense":
         model.to(resolve_device(device))
+        if cfg.train.channels_last:  # as trained (SSNet: 1.7x faster on this CPU)
+            model.to(memory_format=torch.channels_last)
     model.eval()
     events = open_events(data)
     ssnet = path_kind(model) == "ssnet"
