@@ -36,3 +36,31 @@ def test_demo_runs_a_shipped_network_on_its_sample(simulated_files, tmp_path):
     assert (out / "sbnd_cosmics_neutrino_tiny_tagger.h5").is_file()
     text = _markdown({"seed": 1, "samples": [], "networks": nets})
     assert "## tiny_tagger on `sbnd_cosmics_neutrino.h5`" in text and "cosmic IoU" in text
+
+
+def test_demo_runs_a_shipped_ssnet_on_the_bomb_sample(simulated_files, tmp_path):
+    """SSNet (target ssnet) goes through the demo too: whole planes by tiles, its ICPF report,
+    predictions and their display."""
+    import shutil
+
+    cfg = load_config(None, TrainingConfig, [
+        f"data.train={simulated_files['microboone']}", "model.name=ssnet", "model.filters=2",
+        "model.depth=2", "model.blocks_per_level=1", "data.target=ssnet",
+        "data.crop=[64, 64]", "loss.scheme=inverse_frequency", "train.steps=2",
+        "train.checkpoint_every=2"])
+    train(cfg, tmp_path / "run")
+    folder = tmp_path / "weights"
+    ship(tmp_path / "run" / "model.safetensors", "tiny_ssnet", metrics={"note": "test"},
+         train_command="larseg train (test)", measure_command="larseg evaluate (test)",
+         folder=folder)
+    out = tmp_path / "demo"
+    out.mkdir()
+    shutil.copyfile(simulated_files["microboone"], out / "microboone_bomb.h5")
+    nets = run_shipped_networks(out, folder)
+    assert [n["network"] for n in nets] == ["tiny_ssnet"]
+    metrics = json.loads((out / "tiny_ssnet_evaluation" / "metrics.json").read_text())
+    assert metrics["events"] == 3 and "icpf" in metrics
+    assert set(nets[0]["active"]) == {"U", "V", "Y"}
+    assert (out / nets[0]["display"]).stat().st_size > 10_000
+    assert "## tiny_ssnet on `microboone_bomb.h5`" in _markdown(
+        {"seed": 1, "samples": [], "networks": nets})

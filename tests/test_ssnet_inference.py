@@ -205,3 +205,13 @@ def test_occlusion_writes_pictures_of_the_map(run, simulated_files, tmp_path):
                                "--region", region, "-o", str(tmp_path)])
     assert isinstance(both.exception, LarsegError)  # larseg's main() prints it as one line
     assert "either --pixel" in str(both.exception)
+
+
+def test_display_labels_draw_ssnet_categories_as_track_shower():
+    from larseg.train.predict import display_labels
+
+    pred = [np.array([0.0, 1.0, 2.0, 3.0, np.nan])]
+    field, (out,) = display_labels("ssnet", pred)
+    assert field == "track_shower" and out.tolist() == [-1, -1, 0, 1, -1]
+    field, (out,) = display_labels("semantic", [np.array([4.0, np.nan, 0.0])])
+    assert field == "semantic" and out.tolist() == [4, -1, 0]

@@ -78,11 +78,9 @@ def run_shipped_networks(output: Path, folder: Path | None = None) -> list[dict]
     """Each shipped network (in ``folder``, default the package's) on its demo sample in
     ``output``: evaluation (metrics + report) and predictions drawn over the truth of the first
     event."""
-    import numpy as np
-
     from ..io import EventFile
     from ..train.evaluate import evaluate
-    from ..train.predict import predict, read_prediction
+    from ..train.predict import display_labels, predict, read_prediction
     from ..viz import render_event_png
     from ..weights import WEIGHTS_DIR, available, shipped
     from ..weights.loading import config_of
@@ -102,12 +100,10 @@ def run_shipped_networks(output: Path, folder: Path | None = None) -> list[dict]
         predict(cfg, weights, data, pred_file)
         producer = f"pred_{cfg.data.target}"
         ev = EventFile(pred_file)[0]
-        pred = read_prediction(pred_file, producer, 0, ev)
-        png = render_event_png(ev, output / f"{sample}_{name}_event0.png",
-                               prediction=[np.where(np.isnan(x), -1, x).astype(np.int64)
-                                           for x in pred],
-                               prediction_field="semantic" if cfg.data.target == "track_shower"
-                               else cfg.data.target)
+        field, pred = display_labels(cfg.data.target,
+                                     read_prediction(pred_file, producer, 0, ev))
+        png = render_event_png(ev, output / f"{sample}_{name}_event0.png", prediction=pred,
+                               prediction_field=field)
         entry = {"network": name, "sample": f"{sample}.h5", "report": f"{ev_dir.name}/report.md",
                  "display": png.name,
                  "active": {p: {"accuracy": v["accuracy"], "mean_iou": v["mean_iou"]}

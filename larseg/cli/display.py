@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import typer
 
 from ..errors import LarsegError
@@ -88,12 +87,11 @@ def display(
         except ValueError as e:
             raise LarsegError(f"file {file}: {e}") from None
     if prediction:
-        from ..train.predict import read_prediction
+        from ..train.predict import display_labels, read_prediction
 
-        pred = read_prediction(file, prediction, event, ev)
-        kwargs["prediction"] = [np.where(np.isnan(p), -1, p).astype(np.int64) for p in pred]
-        # pred_<target> holds the target's classes: track_shower ones are 0 track, 1 shower
-        kwargs["prediction_field"] = prediction.removeprefix("pred_")
+        # pred_<target> holds the target's classes (SSNet's drawn as track / shower)
+        kwargs["prediction_field"], kwargs["prediction"] = display_labels(
+            prediction.removeprefix("pred_"), read_prediction(file, prediction, event, ev))
     png = render_event_png(ev, output / f"{stem}.png", zoom=zoom_arg, **kwargs)
     console.print(f"wrote {png}")
     if html:

@@ -50,6 +50,18 @@ from .trainer import TrainingConfig, size_multiple
 SSNET_PREDICTION_CODES = {"ssnet": (0, 2, 3), "track_shower": (-1, 0, 1)}
 
 
+def display_labels(target: str, pred: list[np.ndarray]) -> tuple[str, list[np.ndarray]]:
+    """(label field, int64 arrays) that draw a prediction of ``target`` (a class product, NaN =
+    no prediction) as the display's label fields do: SSNet's ``ssnet`` categories (background
+    0, track 2, shower 3) as ``track_shower`` (track 0, shower 1, -1 elsewhere); the others as
+    they are (-1 where NaN)."""
+    out = [np.where(np.isnan(p), -1, p).astype(np.int64) for p in pred]
+    if target != "ssnet":
+        return target, out
+    table = np.array([-1, -1, 0, 1], dtype=np.int64)  # background, edge band, track, shower
+    return "track_shower", [np.where(p >= 0, table[np.clip(p, 0, 3)], -1) for p in out]
+
+
 def pooled_image(img, factor: int, pool: str = "mean") -> np.ndarray:
     """Dense (rows / factor, wires / factor) float32 image, the ADC of factor² pixels pooled as
     the training data's ``data.pool`` (sum, mean = sum / factor², or max)."""
