@@ -20,7 +20,7 @@ def test_help_lists_every_verb():
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
     for verb in ("info", "display", "simulate", "validate-physics", "bench", "demo", "train",
-                 "evaluate", "predict", "export", "compare", "agree", "occlusion"):
+                 "evaluate", "predict", "export", "compare", "agree", "occlusion", "curves"):
         assert verb in result.output
 
 

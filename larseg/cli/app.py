@@ -82,6 +82,7 @@ def main() -> None:
 def register_all() -> typer.Typer:
     """The app with every verb registered (imported here so `import larseg.cli` stays light)."""
     from . import (  # noqa: F401
-        agree, bench, compare, demo, display, info, networks, occlusion, simulate, validate)
+        agree, bench, compare, curves, demo, display, info, networks, occlusion, simulate,
+        validate)
 
     return app
