@@ -331,7 +331,7 @@ def test_one_state_dict_gives_the_same_logits_on_both_backends(sbnd_planes):
     pytest.importorskip("spconv")
     assert [x.spatial_shape for x in sbnd_planes] == [(640, 1024)] * 3
     assert all(x.n_sites > 1000 for x in sbnd_planes)
-    cfg = replace(SMALL, deep_blocks=2)
+    cfg = replace(SMALL, deep_blocks=2, inference="modules")  # each backend's own modules
     torch.manual_seed(1)
     sp = SparseCosmicTagger(replace(cfg, backend="spconv"))
     torch.manual_seed(2)  # another initialisation: the state dict must overwrite all of it
