@@ -97,7 +97,6 @@ def predict(cfg: TrainingConfig, weights: str | Path, data: str | Path, output: 
     from ..models import build
     from ..models.ssnet import SSNET_CLASSES
     from ..weights import resolve_weights
-    from ..weights.loading import sha256_of
     from .evaluate import load_weights
     from .tiling import tiling_for
 
@@ -123,13 +122,7 @@ def predict(cfg: TrainingConfig, weights: str | Path, data: str | Path, output: 
                           f"{' or '.join(SSNET_PREDICTION_CODES)} target")
     names = list(SSNET_CLASSES if ssnet else CLASS_NAMES[cfg.data.target])
     class_producer, score_producers = prediction_producers(cfg.data.target, names)
-    identity = {"kind": "predict", "weights_sha256": sha256_of(weights),
-                "input": str(Path(data).resolve()),
-                "config": json.dumps(config_to_dict(cfg), sort_keys=True)}
-    first, n_events = 0, len(events)
-    if events_range is not None:
-        first, n_events = _checked_range(events_range, len(events), data)
-        identity["events"] = [first, first + n_events]
+    identity, first, n_events = job_identity(cfg, weights, data, len(events), events_range)
     if ssnet:  # the tiling shapes the predictions, so it is part of the job
         identity["tiling"] = json.dumps(asdict(tiling_for(cfg)), sort_keys=True)
     detector = events[0].detector.name if len(events) else "unknown"
@@ -269,6 +262,23 @@ def read_prediction(path: str | Path, producer: str, entry: int, event) -> list[
         out.append(values_on_pixels(img, proj) if proj is not None
                    else np.full(len(img), np.nan, np.float32))
     return out
+
+
+def job_identity(cfg: TrainingConfig, weights, data, n_input: int,
+                 events_range: tuple[int, int] | None) -> tuple[dict, int, int]:
+    """(identity, first event, number of events) of a prediction job: the weights' sha256, the
+    input file and the resolved config (and the event range, when one is given), which a
+    resumed or rerun output must match (:func:`larseg.io.jobs.write_job`)."""
+    from ..weights.loading import sha256_of
+
+    identity = {"kind": "predict", "weights_sha256": sha256_of(weights),
+                "input": str(Path(data).resolve()),
+                "config": json.dumps(config_to_dict(cfg), sort_keys=True)}
+    first, n_events = 0, n_input
+    if events_range is not None:
+        first, n_events = _checked_range(events_range, n_input, data)
+        identity["events"] = [first, first + n_events]
+    return identity, first, n_events
 
 
 def _checked_range(events_range: tuple[int, int], n_input: int, data) -> tuple[int, int]:

@@ -39,7 +39,6 @@ event in progress, a finished output of the same job is left untouched).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -197,10 +196,8 @@ def predict_detection(cfg, model, weights: Path, data: str | Path, output: str |
     into ``output`` with the loaded ``model``; returns the events in the output."""
     from ..io import open_events, prepare_event, producers_for_detector
     from ..io.jobs import write_job
-    from ..weights.loading import sha256_of
-    from .config import config_to_dict
     from .evaluate_detection import detect
-    from .predict import _checked_range
+    from .predict import job_identity
 
     if len(cfg.data.planes) != 1:
         raise LarsegError(f"data.planes: sMask-RCNN predicts on one plane, got "
@@ -209,13 +206,7 @@ def predict_detection(cfg, model, weights: Path, data: str | Path, output: str |
     min_adc = float(getattr(cfg.model, "adc_threshold", 10.0))
     model.cpu().eval()
     events = open_events(data)
-    identity = {"kind": "predict", "weights_sha256": sha256_of(weights),
-                "input": str(Path(data).resolve()),
-                "config": json.dumps(config_to_dict(cfg), sort_keys=True)}
-    first, n_events = 0, len(events)
-    if events_range is not None:
-        first, n_events = _checked_range(events_range, len(events), data)
-        identity["events"] = [first, first + n_events]
+    identity, first, n_events = job_identity(cfg, weights, data, len(events), events_range)
     detector = events[0].detector.name if len(events) else "unknown"
     producers = getattr(events, "producers", None) or producers_for_detector(
         detector if detector != "unknown" else "microboone")

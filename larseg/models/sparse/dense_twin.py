@@ -58,12 +58,9 @@ def fold_batch_norm(weight: Tensor, bias: Tensor | None, bn: nn.BatchNorm1d,
     """A dense convolution followed by an inference-mode BatchNorm, as one convolution:
     W·s and b·s + (β - μ·s), s = γ / sqrt(var + eps), with the output channels on ``out_dim``
     of ``weight`` (0 for conv2d, 1 for conv_transpose2d)."""
-    scale = torch.rsqrt(bn.running_var + bn.eps)
-    if bn.weight is not None:
-        scale = scale * bn.weight
-    shift = -bn.running_mean * scale
-    if bn.bias is not None:
-        shift = shift + bn.bias
+    from .fused import bn_scale_shift
+
+    scale, shift = bn_scale_shift(bn)
     if bias is not None:
         shift = shift + bias * scale
     shape = [1] * weight.ndim
