@@ -64,3 +64,39 @@ def test_demo_runs_a_shipped_ssnet_on_the_bomb_sample(simulated_files, tmp_path)
     assert (out / nets[0]["display"]).stat().st_size > 10_000
     assert "## tiny_ssnet on `microboone_bomb.h5`" in _markdown(
         {"seed": 1, "samples": [], "networks": nets})
+
+
+def test_demo_runs_a_shipped_mask_rcnn_on_the_cosmic_windows(tmp_path):
+    """sMask-RCNN (target instances) in the demo: the paper's instance metrics in the summary
+    and the predicted instances drawn over the collection plane."""
+    import torch
+
+    from larseg.io import write_events
+    from larseg.models import build
+    from larseg.sim.simulate import SimulationJob, simulate_event
+    from larseg.weights.loading import save_weights
+    from tests.test_predict_detection import TINY
+
+    out = tmp_path / "demo"
+    out.mkdir()
+    data = out / "microboone_cosmics_neutrino.h5"
+    job = SimulationJob("microboone", "cosmics+neutrino", seed=6)
+    write_events(data, [simulate_event(job, i) for i in range(2)])
+    # random weights score ~0.15: a lowered threshold so that there are instances to draw
+    cfg = load_config(None, TrainingConfig, TINY + [f"data.train={data}",
+                                                    "model.score_threshold=0.05"])
+    torch.manual_seed(0)
+    (tmp_path / "run").mkdir()
+    weights = save_weights(tmp_path / "run" / "model.safetensors", build(cfg.model), cfg)
+    folder = tmp_path / "weights"
+    ship(weights, "tiny_mask_rcnn", metrics={"note": "test"},
+         train_command="larseg train (test)", measure_command="larseg evaluate (test)",
+         folder=folder)
+    nets = run_shipped_networks(out, folder)
+    assert [n["network"] for n in nets] == ["tiny_mask_rcnn"]
+    metrics = json.loads((out / "tiny_mask_rcnn_evaluation" / "metrics.json").read_text())
+    assert metrics["events"] == 2 and metrics["predictions"] > 0
+    assert nets[0]["instances"] == {k: metrics[k] for k in ("efficiency", "purity", "coverage")}
+    assert (out / nets[0]["display"]).stat().st_size > 10_000
+    text = _markdown({"seed": 1, "samples": [], "networks": nets})
+    assert "| average efficiency | average purity | interaction coverage |" in text

@@ -71,7 +71,8 @@ def demo(
 
 #: the demo sample each shipped network runs on, by its training target
 _SAMPLE_FOR_TARGET = {"cosmic": "sbnd_cosmics_neutrino", "semantic": "microboone_bomb",
-                      "ssnet": "microboone_bomb", "track_shower": "microboone_bomb"}
+                      "ssnet": "microboone_bomb", "track_shower": "microboone_bomb",
+                      "instances": "microboone_cosmics_neutrino"}
 
 
 def run_shipped_networks(output: Path, folder: Path | None = None) -> list[dict]:
@@ -98,22 +99,33 @@ def run_shipped_networks(output: Path, folder: Path | None = None) -> list[dict]
         m = evaluate(cfg, weights, data, ev_dir)
         pred_file = output / f"{sample}_{name}.h5"
         predict(cfg, weights, data, pred_file)
-        producer = f"pred_{cfg.data.target}"
         ev = EventFile(pred_file)[0]
-        field, pred = display_labels(cfg.data.target,
-                                     read_prediction(pred_file, producer, 0, ev))
-        png = render_event_png(ev, output / f"{sample}_{name}_event0.png", prediction=pred,
-                               prediction_field=field)
+        png = output / f"{sample}_{name}_event0.png"
         entry = {"network": name, "sample": f"{sample}.h5", "report": f"{ev_dir.name}/report.md",
-                 "display": png.name,
-                 "active": {p: {"accuracy": v["accuracy"], "mean_iou": v["mean_iou"]}
-                            for p, v in m["active"].items()}}
+                 "display": png.name}
+        if cfg.data.target == "instances":  # sMask-RCNN: masks, boxes, classes, scores
+            from ..train.predict_detection import read_instances
+            from ..viz.instances import render_instance_png
+
+            records = read_instances(pred_file, 0)
+            plane = int(cfg.data.planes[0])
+            img = next(p for p in ev.planes if p.plane == plane)
+            render_instance_png(img, [r for r in records if r.plane == plane], png,
+                                title=f"{name}: {len(records)} predicted instances, event 0")
+            entry["instances"] = {k: m[k] for k in ("efficiency", "purity", "coverage")}
+            summary = ", ".join(f"{k} {v:.3f}" for k, v in entry["instances"].items())
+        else:
+            field, pred = display_labels(cfg.data.target, read_prediction(
+                pred_file, f"pred_{cfg.data.target}", 0, ev))
+            render_event_png(ev, png, prediction=pred, prediction_field=field)
+            entry["active"] = {p: {"accuracy": v["accuracy"], "mean_iou": v["mean_iou"]}
+                               for p, v in m["active"].items()}
+            summary = ", ".join(f"{p} accuracy {v['accuracy']:.3f}"
+                                for p, v in entry["active"].items())
         if "cosmic_tagger" in m:
             entry["table2"] = m["cosmic_tagger"]["table2"]["all planes"]
         out.append(entry)
-        console.print(f"{name} on {data.name}: " + ", ".join(
-            f"{p} accuracy {v['accuracy']:.3f}" for p, v in entry["active"].items())
-            + f"; report {ev_dir / 'report.md'}")
+        console.print(f"{name} on {data.name}: {summary}; report {ev_dir / 'report.md'}")
     return out
 
 
@@ -122,10 +134,16 @@ def _markdown(report: dict) -> str:
     lines = ["# larseg demo", "", f"Simulated with seed {report['seed']}."
              + ("" if nets else " No trained network is shipped in this install."), ""]
     for n in nets:
-        lines += [f"## {n['network']} on `{n['sample']}`", "",
-                  "| plane | active-pixel accuracy | mean IoU |", "|---|---|---|"]
-        lines += [f"| {p} | {v['accuracy']:.3f} | {v['mean_iou']:.3f} |"
-                  for p, v in n["active"].items()]
+        lines += [f"## {n['network']} on `{n['sample']}`", ""]
+        if "instances" in n:  # sMask-RCNN: the paper's instance metrics
+            lines += ["| average efficiency | average purity | interaction coverage |",
+                      "|---|---|---|", "| " + " | ".join(
+                          f"{100 * n['instances'][k]:.1f} %"
+                          for k in ("efficiency", "purity", "coverage")) + " |"]
+        else:
+            lines += ["| plane | active-pixel accuracy | mean IoU |", "|---|---|---|"]
+            lines += [f"| {p} | {v['accuracy']:.3f} | {v['mean_iou']:.3f} |"
+                      for p, v in n["active"].items()]
         if "table2" in n:
             t = n["table2"]
             lines += ["", f"SBND paper metrics (all planes): non-background accuracy "
