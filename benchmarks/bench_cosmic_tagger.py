@@ -63,6 +63,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--full", action="store_true")
+    ap.add_argument("--channels-last", action="store_true",
+                    help="model and input in channels-last memory format (the same arithmetic)")
+    ap.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CPU)")
     ap.add_argument("--output", type=Path,
                     default=ROOT / "benchmarks" / "results" / "cosmic_tagger.json")
     args = ap.parse_args()
@@ -72,13 +75,17 @@ def main() -> None:
     model = CosmicTagger(cfg)
     n_params = sum(p.numel() for p in model.parameters())
     image, label = sparse_image(640, 1024, seed=1)
+    fmt = torch.channels_last if args.channels_last else torch.contiguous_format
+    model = model.to(memory_format=fmt)
+    image = image.contiguous(memory_format=fmt)
+    precision = torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16)
     rows = []
 
     model.eval()
 
     def infer(x=image):
-        with torch.inference_mode():
-            model(x)
+        with torch.inference_mode(), precision:
+            model(x.contiguous(memory_format=fmt))
 
     load_start = os.getloadavg()
     t, cpu = timed(infer, args.repeats)
@@ -91,7 +98,9 @@ def main() -> None:
 
     def step():
         opt.zero_grad(set_to_none=True)
-        loss_fn(model(image), label)["cross_entropy"].backward()
+        with precision:
+            out = model(image)
+        loss_fn(out.float(), label)["cross_entropy"].backward()
         opt.step()
 
     t, cpu = timed(step, args.repeats)
@@ -110,8 +119,10 @@ def main() -> None:
 
     load_end = os.getloadavg()
 
+    variant = ", ".join(v for v, on in (("channels-last", args.channels_last),
+                                        ("bf16", args.bf16)) if on) or "fp32, channels-first"
     print(f"cosmic tagger, {cfg.filters} filters, {n_params:,} parameters, batch 1 × 3 planes, "
-          f"{args.threads} threads, torch {torch.__version__}")
+          f"{args.threads} threads, torch {torch.__version__}, {variant}")
     print(f"{'phase':38s} {'median s':>9s} {'runs s':>20s} {'CPU/wall':>9s} {'peak RSS GB':>12s}")
     for r in rows:
         runs = " ".join(f"{x:.2f}" for x in r["runs_s"])
@@ -122,6 +133,7 @@ def main() -> None:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps({
         "machine": platform.platform(), "torch": torch.__version__, "threads": args.threads,
+        "channels_last": args.channels_last, "bf16": args.bf16,
         "config": cfg.__dict__, "parameters": n_params, "repeats": args.repeats,
         "load_average_start": load_start, "load_average_end": load_end,
         "rows": [{**r, "median_s": round(r["median_s"], 3),
