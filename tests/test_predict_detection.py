@@ -269,6 +269,24 @@ def test_an_interrupted_predict_resumes_and_a_finished_one_is_left_alone(run, nu
     assert (predicted.stat().st_mtime_ns, predicted.read_bytes()) == before
 
 
+def test_overwrite_replaces_an_output_of_another_job(run, nu_file, predicted, tmp_path):
+    import shutil
+
+    from larseg.train.predict_detection import read_instances
+
+    out = tmp_path / "pred.h5"
+    shutil.copyfile(predicted, out)
+    before = [read_instances(out, e) for e in range(2)]
+    refused = _predict_cli(run, nu_file, out, "--set", "model.score_threshold=0.1")
+    assert refused.exit_code == 1 and "--overwrite" in str(refused.exception)
+    done = _predict_cli(run, nu_file, out, "--set", "model.score_threshold=0.1", "--overwrite")
+    assert done.exit_code == 0, done.output
+    after = [read_instances(out, e) for e in range(2)]
+    # the new job's threshold: only the detections of the old output that score above 0.1
+    assert [[r.score for r in ev] for ev in after] == \
+        [[r.score for r in ev if r.score > 0.1] for ev in before]
+
+
 def _plotly_data(html: str) -> tuple[list, dict]:
     """The traces and layout of the figure embedded in a plotly page."""
     dec = json.JSONDecoder()

@@ -162,7 +162,9 @@ def evaluate(
     "outside its input mask (10-300 ADC) get class -1 and scores 0. Atomic and resumable like "
     "simulate (Ctrl-C "
     "keeps what is complete; the same command resumes). Show them with "
-    "larseg display OUT --prediction pred_<target>.\n\n"
+    "larseg display OUT --prediction pred_<target>. sMask-RCNN (mask_rcnn) writes its "
+    "instances instead: cluster2d + particle pred_instances (one cluster per object, with class "
+    "and score).\n\n"
     "With --ray ADDRESS the events are cut into blocks of --shard-size, one Ray task each "
     "('local': a local instance with --workers CPUs): -o is then a directory of shard files "
     "plus manifest.json, which together equal the single-machine output event by event "
@@ -191,6 +193,9 @@ def predict(
                                 help="CPUs of a local Ray instance (0: one per core)."),
     precision: str = typer.Option("", "--precision",
                                   help="fp32 or bf16 (autocast; default eval.precision)."),
+    overwrite: bool = typer.Option(False, "--overwrite",
+                                   help="Replace an output written by another job (other "
+                                        "weights, input or config) instead of refusing it."),
 ) -> None:
     from ..io import open_events
     from ..train.config import load_config
@@ -211,7 +216,8 @@ def predict(
         return
     n = len(open_events(existing_file(file)))
     with progress_bar("predicting", total=n, disable=quiet) as done:
-        total = run_prediction(cfg, weights, file, output, on_event=done, device=device)
+        total = run_prediction(cfg, weights, file, output, on_event=done, device=device,
+                               overwrite=overwrite)
     console.print(f"wrote {output}: {total} events with predictions", soft_wrap=True)
 
 

@@ -83,8 +83,9 @@ def prediction_producers(target: str, class_names) -> tuple[str, list[str]]:
 
 def predict(cfg: TrainingConfig, weights: str | Path, data: str | Path, output: str | Path,
             on_event=None, events_range: tuple[int, int] | None = None,
-            device: str = "cpu") -> int:
-    """Predict every event of ``data`` into ``output``; returns the events in the output.
+            device: str = "cpu", overwrite: bool = False) -> int:
+    """Predict every event of ``data`` into ``output``; returns the events in the output
+    (``overwrite``: replace an ``output`` of another job instead of refusing it).
 
     ``events_range`` = (first, n): only input events first … first + n - 1 (one shard of
     :func:`predict_sharded`); the range is part of the job's identity. ``device`` (cpu, cuda,
@@ -109,7 +110,8 @@ def predict(cfg: TrainingConfig, weights: str | Path, data: str | Path, output: 
     if path_kind(model) == "detection":  # sMask-RCNN: instances as cluster2d, on the CPU
         from .predict_detection import predict_detection
 
-        return predict_detection(cfg, model, weights, data, output, on_event, events_range)
+        return predict_detection(cfg, model, weights, data, output, on_event, events_range,
+                                 overwrite=overwrite)
     if input_kind(model) == "dense":
         model.to(resolve_device(device))
         if cfg.train.channels_last:  # as trained (SSNet: 1.7x faster on this CPU)
@@ -152,7 +154,7 @@ def predict(cfg: TrainingConfig, weights: str | Path, data: str | Path, output: 
             yield prepared
 
     return write_job(output, n_events, producers=producers, identity=identity,
-                     produce=produce, on_event=on_event).total
+                     produce=produce, on_event=on_event, overwrite=overwrite).total
 
 
 def _dense_scores(model, cfg: TrainingConfig, by_plane: dict, forward=None

@@ -191,7 +191,8 @@ def read_instances(path: str | Path, entry: int, producer: str = PRODUCER
 
 # ----------------------------------------------------------------------- the job
 def predict_detection(cfg, model, weights: Path, data: str | Path, output: str | Path,
-                      on_event=None, events_range: tuple[int, int] | None = None) -> int:
+                      on_event=None, events_range: tuple[int, int] | None = None,
+                      overwrite: bool = False) -> int:
     """Predict the instances of every event of ``data`` (or of ``events_range`` = (first, n))
     into ``output`` with the loaded ``model``; returns the events in the output."""
     from ..io import open_events, prepare_event, producers_for_detector
@@ -229,7 +230,7 @@ def predict_detection(cfg, model, weights: Path, data: str | Path, output: str |
             yield prepared
 
     return write_job(output, n_events, producers=producers, identity=identity,
-                     produce=produce, on_event=on_event).total
+                     produce=produce, on_event=on_event, overwrite=overwrite).total
 
 
 __all__ = ["InstanceRecord", "PRODUCER",
