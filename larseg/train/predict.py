@@ -92,7 +92,7 @@ def predict(cfg: TrainingConfig, weights: str | Path, data: str | Path, output: 
     auto) runs a dense network there (sparse networks run on the CPU: larseg's spconv wheel is
     the CPU build)."""
     from ..data.targets import CLASS_NAMES
-    from ..io import open_events, prepare_event, producers_for_detector
+    from ..io import open_events, prepare_event
     from ..io.jobs import write_job
     from ..io.convert import values_product
     from ..models import build
@@ -127,9 +127,7 @@ def predict(cfg: TrainingConfig, weights: str | Path, data: str | Path, output: 
     identity, first, n_events = job_identity(cfg, weights, data, len(events), events_range)
     if ssnet:  # the tiling shapes the predictions, so it is part of the job
         identity["tiling"] = json.dumps(asdict(tiling_for(cfg)), sort_keys=True)
-    detector = events[0].detector.name if len(events) else "unknown"
-    producers = getattr(events, "producers", None) or producers_for_detector(
-        detector if detector != "unknown" else "microboone")
+    producers = output_producers(events)
     score_event = sparse_scores if input_kind(model) == "sparse" else _dense_scores
     if ssnet:
         score_event = ssnet_scores
@@ -264,6 +262,16 @@ def read_prediction(path: str | Path, producer: str, entry: int, event) -> list[
         out.append(values_on_pixels(img, proj) if proj is not None
                    else np.full(len(img), np.nan, np.float32))
     return out
+
+
+def output_producers(events):
+    """The producer names a prediction output keeps the input's products under: the input
+    file's own, else its detector's defaults (MicroBooNE's for an empty file)."""
+    from ..io import producers_for_detector
+
+    detector = events[0].detector.name if len(events) else "unknown"
+    return getattr(events, "producers", None) or producers_for_detector(
+        detector if detector != "unknown" else "microboone")
 
 
 def job_identity(cfg: TrainingConfig, weights, data, n_input: int,

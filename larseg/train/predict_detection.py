@@ -195,10 +195,10 @@ def predict_detection(cfg, model, weights: Path, data: str | Path, output: str |
                       overwrite: bool = False) -> int:
     """Predict the instances of every event of ``data`` (or of ``events_range`` = (first, n))
     into ``output`` with the loaded ``model``; returns the events in the output."""
-    from ..io import open_events, prepare_event, producers_for_detector
+    from ..io import open_events, prepare_event
     from ..io.jobs import write_job
     from .evaluate_detection import detect
-    from .predict import job_identity
+    from .predict import job_identity, output_producers
 
     if len(cfg.data.planes) != 1:
         raise LarsegError(f"data.planes: sMask-RCNN predicts on one plane, got "
@@ -208,9 +208,7 @@ def predict_detection(cfg, model, weights: Path, data: str | Path, output: str |
     model.cpu().eval()
     events = open_events(data)
     identity, first, n_events = job_identity(cfg, weights, data, len(events), events_range)
-    detector = events[0].detector.name if len(events) else "unknown"
-    producers = getattr(events, "producers", None) or producers_for_detector(
-        detector if detector != "unknown" else "microboone")
+    producers = output_producers(events)
 
     def produce(indices: range, stop):
         for i in indices:
