@@ -11,6 +11,14 @@ from larseg.train.trainer import TrainingConfig, train
 from larseg.weights.loading import ship
 
 
+def _ship(weights, name: str, tmp_path):
+    """Ship ``weights`` as ``name`` into a temporary weights folder; returns the folder."""
+    folder = tmp_path / "weights"
+    ship(weights, name, metrics={"note": "test"}, train_command="larseg train (test)",
+         measure_command="larseg evaluate (test)", folder=folder)
+    return folder
+
+
 def test_demo_runs_a_shipped_network_on_its_sample(simulated_files, tmp_path):
     import shutil
 
@@ -19,10 +27,7 @@ def test_demo_runs_a_shipped_network_on_its_sample(simulated_files, tmp_path):
         "model.deep_filters=8", "model.head=plain", "data.crop=[64, 128]", "train.steps=2",
         "train.checkpoint_every=2"])
     train(cfg, tmp_path / "run")
-    folder = tmp_path / "weights"
-    ship(tmp_path / "run" / "model.safetensors", "tiny_tagger", metrics={"note": "test"},
-         train_command="larseg train (test)", measure_command="larseg evaluate (test)",
-         folder=folder)
+    folder = _ship(tmp_path / "run" / "model.safetensors", "tiny_tagger", tmp_path)
     out = tmp_path / "demo"
     out.mkdir()
     shutil.copyfile(simulated_files["sbnd"], out / "sbnd_cosmics_neutrino.h5")
@@ -49,10 +54,7 @@ def test_demo_runs_a_shipped_ssnet_on_the_bomb_sample(simulated_files, tmp_path)
         "data.crop=[64, 64]", "loss.scheme=inverse_frequency", "train.steps=2",
         "train.checkpoint_every=2"])
     train(cfg, tmp_path / "run")
-    folder = tmp_path / "weights"
-    ship(tmp_path / "run" / "model.safetensors", "tiny_ssnet", metrics={"note": "test"},
-         train_command="larseg train (test)", measure_command="larseg evaluate (test)",
-         folder=folder)
+    folder = _ship(tmp_path / "run" / "model.safetensors", "tiny_ssnet", tmp_path)
     out = tmp_path / "demo"
     out.mkdir()
     shutil.copyfile(simulated_files["microboone"], out / "microboone_bomb.h5")
@@ -88,10 +90,7 @@ def test_demo_runs_a_shipped_mask_rcnn_on_the_cosmic_windows(tmp_path):
     torch.manual_seed(0)
     (tmp_path / "run").mkdir()
     weights = save_weights(tmp_path / "run" / "model.safetensors", build(cfg.model), cfg)
-    folder = tmp_path / "weights"
-    ship(weights, "tiny_mask_rcnn", metrics={"note": "test"},
-         train_command="larseg train (test)", measure_command="larseg evaluate (test)",
-         folder=folder)
+    folder = _ship(weights, "tiny_mask_rcnn", tmp_path)
     nets = run_shipped_networks(out, folder)
     assert [n["network"] for n in nets] == ["tiny_mask_rcnn"]
     metrics = json.loads((out / "tiny_mask_rcnn_evaluation" / "metrics.json").read_text())
