@@ -316,3 +316,54 @@ def test_trainer_runs_and_resumes_exactly(nu_file, tmp_path):
     resumed = trainer.train(cfg, tmp_path / "parts", resume=True)
     assert set(LOSS_TERMS) <= set(whole) and np.isfinite(whole["val_loss"])
     assert resumed == whole
+
+
+def test_trainer_transfers_a_dense_runs_backbone_into_the_sparse_one(nu_file, tmp_path):
+    """model.init_from (the paper's Sec. II.B transfer): a dense run trained through the
+    trainer, then a sparse run that starts from its backbone: before any step the sparse
+    backbone gives the dense one's maps on a fully active image, the heads start where a run
+    without the transfer starts, and the record names the file."""
+    import json
+
+    from larseg.train import trainer
+    from larseg.weights.loading import sha256_of
+
+    base = path_config(nu_file, validation_events=1)
+    run = trainer.RunConfig(steps=2, checkpoint_every=2)
+    dense_cfg = replace(base, optim=trainer.OptimConfig(name="adam", lr=1e-3), train=run)
+    trainer.train(dense_cfg, tmp_path / "dense")
+    weights = tmp_path / "dense" / "model.safetensors"
+
+    sparse_cfg = replace(dense_cfg, model=replace(base.model, backbone="sparse",
+                                                  init_from=str(weights)),
+                         train=replace(run, steps=1))
+    moved = trainer._Trainer(sparse_cfg, tmp_path / "sparse", torch.device("cpu"), 0, 1)
+    record = trainer.init_from(moved.model, sparse_cfg)
+    assert record["file"] == str(weights) and record["sha256"] == sha256_of(weights)
+    dense = build(dense_cfg.model)
+    from larseg.train.evaluate import load_weights
+
+    load_weights(dense, weights)
+    dense.eval()
+    moved.model.eval()
+    assert record["tensors"] == len(dense.backbone.state_dict())
+    # on a fully active image (every pixel above the threshold) the sparse backbone computes
+    # what the dense one does (.backbones' module docstring), so the transfer shows as equality
+    image = 15.0 + 80.0 * torch.rand(1, 1, 64, 96, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        want, got = dense.backbone(image), moved.model.backbone(image)
+    for key in want:
+        np.testing.assert_allclose(got[key].numpy(), want[key].numpy(), atol=1e-4)
+    # the heads are not transferred: they equal a fresh sparse model's (the trainer seeds both)
+    fresh = trainer._Trainer(replace(sparse_cfg, model=replace(sparse_cfg.model, init_from="")),
+                             tmp_path / "fresh", torch.device("cpu"), 0, 1)
+    for (k, a), (_, b) in zip(moved.model.roi_heads.state_dict().items(),
+                              fresh.model.roi_heads.state_dict().items()):
+        assert torch.equal(a, b), k
+    # through train(): the record is written into the run
+    trainer.train(sparse_cfg, tmp_path / "sparse_run")
+    saved = json.loads((tmp_path / "sparse_run" / "init_from.json").read_text())
+    assert saved["sha256"] == record["sha256"] and saved["tensors"] == record["tensors"]
+    with pytest.raises(LarsegError, match="model.init_from: .* are not a dense mask_rcnn's"):
+        trainer.init_from(moved.model, replace(sparse_cfg, model=replace(
+            sparse_cfg.model, init_from=str(tmp_path / "sparse_run" / "model.safetensors"))))

@@ -13,7 +13,7 @@ from larseg.errors import LarsegError
 from larseg.models import build
 from larseg.models.pid_cnn import PID_CLASSES, PIDCNN, PIDConfig, transfer_encoder
 from larseg.models.ssnet import (CATEGORY_TO_CLASS, SSNet, SSNetConfig, SSNetEncoder,
-                                 ssnet_training_targets)
+                                 ssnet_input, ssnet_training_targets)
 
 TINY = SSNetConfig(filters=2, depth=1, blocks_per_level=1)
 
@@ -114,8 +114,45 @@ def test_training_targets_map_edge_to_background():
     assert classes.tolist() == [[[[0, 0, 1], [2, 2, -1]]]]
     # 5 labelled pixels, 4 categories present: w_c = 5 / (4 N_c)
     assert np.allclose(weights.numpy(), [[[[1.25, 1.25, 1.25], [0.625, 0.625, 0.0]]]])
-    _, flat = ssnet_training_targets(cat, weighted=False)
+    _, flat = ssnet_training_targets(cat, "none")
     assert flat.tolist() == [[[[1, 1, 1], [1, 1, 0]]]]
+    with pytest.raises(ValueError, match="choose one of inverse_frequency, "
+                                         "inverse_frequency_active, none"):
+        ssnet_training_targets(cat, "mild")
+
+
+def test_training_targets_threshold_and_active_background():
+    # background, edge, track, shower; the ADC: one noise pixel (12) and one faint track pixel (4)
+    cat = torch.tensor([[[[0, 0, 1, 2, 2, 3]]]])
+    adc = torch.tensor([[[[0.0, 12.0, 0.0, 4.0, 30.0, 50.0]]]])
+    classes, weights = ssnet_training_targets(cat, "inverse_frequency_active", adc, 10.0)
+    # the track pixel below 10 ADC is ignored; the charged background pixel is category 4
+    assert classes.tolist() == [[[[0, 0, 0, -1, 1, 2]]]]
+    # 5 labelled pixels, 5 categories with one pixel each: every weight 5 / (5 * 1) = 1
+    assert weights.tolist() == [[[[1.0, 1.0, 1.0, 0.0, 1.0, 1.0]]]]
+    # the talk's four categories: the noise pixel shares the background's weight
+    _, four = ssnet_training_targets(cat, "inverse_frequency", adc, 10.0)
+    assert np.allclose(four.numpy(), [[[[0.625, 0.625, 1.25, 0.0, 1.25, 1.25]]]])
+    # no threshold: the faint track pixel counts and is seen (ADC 4 > 0)
+    classes0, w0 = ssnet_training_targets(cat, "inverse_frequency_active", adc)
+    assert classes0.tolist() == [[[[0, 0, 0, 1, 1, 2]]]]
+    assert np.allclose(w0.numpy(), [[[[1.2, 1.2, 1.2, 0.6, 0.6, 1.2]]]])
+    with pytest.raises(ValueError, match="needs the batch's image"):
+        ssnet_training_targets(cat, "inverse_frequency", None, 10.0)
+
+
+def test_input_mask_hides_the_noise_floor():
+    torch.manual_seed(0)
+    net = SSNet(SSNetConfig(**{**TINY.__dict__, "adc_threshold": 10.0})).eval()
+    image = torch.zeros(1, 1, 32, 32)
+    image[0, 0, 10, 5:25] = 40.0
+    noisy = image.clone()
+    noisy[0, 0, 20, 3] = 9.5  # below the threshold: the network must not see it
+    with torch.no_grad():
+        assert torch.equal(net(image), net(noisy))
+        noisy[0, 0, 20, 3] = 10.5
+        assert not torch.equal(net(image), net(noisy))
+    assert ssnet_input(image, 0.0) is image
 
 
 # ------------------------------------------------------------------ single particles, PID CNN

@@ -85,7 +85,8 @@ def test_evaluate_reports_the_icpf_of_the_tiled_logits(evaluated, run, simulated
     assert logits.shape == (1, 2, 3, *SHAPE)
     pred = logits.argmax(dim=2)[0].numpy()
     truth = np.asarray(CATEGORY_TO_CLASS)[item["label"].numpy()]
-    by_plane = [icpf(truth[k], pred[k]) for k in range(2)]
+    seen = item["image"].numpy() > 0  # only pixels with charge count
+    by_plane = [icpf(truth[k], pred[k], seen[k]) for k in range(2)]
     for k, plane in enumerate(("U", "Y")):
         t = table[plane]
         assert t["icpf"]["n"] == 1 and t["icpf"]["undefined"] == 0
@@ -156,6 +157,40 @@ def test_predict_writes_tiled_predictions_on_every_voxel(run, simulated_files, t
         np.testing.assert_allclose(got, want, atol=1e-6)
         np.testing.assert_array_equal(classes[plane], codes[want.argmax(axis=0)])
         assert set(np.unique(classes[plane])) <= {0, 2, 3}  # never the edge band
+
+
+def test_input_mask_in_evaluate_and_predict(run, simulated_files, tmp_path):
+    """With model.adc_threshold, ICPF counts only the pixels at or above it, and predict
+    writes no class (-1) where the network saw no charge."""
+    from larseg.io import open_events
+    from larseg.train.evaluate import evaluate
+    from larseg.train.predict import predict, read_prediction
+
+    cfg = load_config(None, TrainingConfig, [*TINY, "model.adc_threshold=10"])
+    bomb = simulated_files["microboone"]
+    m = evaluate(cfg, run[2], bomb, tmp_path / "eval", max_events=1)
+    assert m["adc_threshold"] == 10.0
+    item = _first_event(cfg, bomb)
+    logits = tiled_forward(_model(run), item["image"][None].masked_fill(item["image"][None] < 10,
+                                                                        0), tiling_for(cfg))
+    pred = logits.argmax(dim=2)[0].numpy()
+    truth = np.asarray(CATEGORY_TO_CLASS)[item["label"].numpy()]
+    seen = item["image"].numpy() >= 10
+    assert 0 < seen.sum() < (item["image"].numpy() > 0).sum()
+    for k, plane in enumerate(("U", "Y")):
+        want = icpf(truth[k], pred[k], seen[k])["icpf"]
+        assert m["icpf"]["microboone.h5"][plane]["icpf"]["mean"] == pytest.approx(want,
+                                                                                 abs=1e-12)
+    out = tmp_path / "pred.h5"
+    assert predict(cfg, run[2], bomb, out, events_range=(0, 1)) == 1
+    ev = open_events(bomb)[0]
+    classes = read_prediction(out, "pred_ssnet", 0, ev)
+    for k, plane in enumerate(cfg.data.planes):
+        img = ev.planes[plane]
+        hidden = ~seen[k][img.coords[:, 0] // 4, img.coords[:, 1] // 4]
+        assert hidden.any() and (~hidden).any()
+        assert np.all(classes[plane][hidden] == -1)
+        assert set(np.unique(classes[plane][~hidden])) <= {0, 2, 3}
 
 
 def _busiest_pixel(cfg, path) -> tuple[int, int]:

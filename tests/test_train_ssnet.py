@@ -109,7 +109,7 @@ def test_ssnet_trains_with_the_talks_weights(simulated_files, tmp_path):
     np.testing.assert_allclose(used, weights, rtol=1e-6)
     np.testing.assert_allclose(used, ssnet_training_targets(batch["label"])[1].numpy(),
                                rtol=0)
-    assert np.array_equal(path.classes(batch["label"]).numpy(), classes)
+    assert np.array_equal(path.classes(batch).numpy(), classes)
     # the logged loss of step 1 is the weighted loss of the initial network on that batch
     torch.manual_seed(cfg.data.seed)
     with torch.no_grad():
@@ -134,7 +134,8 @@ def test_ssnet_class_count_target_and_scheme_are_checked(simulated_files, tmp_pa
     with pytest.raises(LarsegError, match="data.target 'cosmic' is not one of SSNet's: ssnet"):
         train(_ssnet(bomb, "data.target=cosmic"), tmp_path / "b")  # 3 classes too
     with pytest.raises(LarsegError, match="loss.scheme 'mild' is not one of SSNet's: "
-                                          "inverse_frequency, none"):
+                                          "inverse_frequency, inverse_frequency_active, "
+                                          "none"):
         train(_ssnet(bomb, "loss.scheme=mild"), tmp_path / "c")
     # a plain dense network cannot take the 4 categories for 3 classes
     with pytest.raises(LarsegError, match="data.target 'ssnet' is not one of a dense "
@@ -307,7 +308,8 @@ def test_shipped_configs_fit_together():
     fields = ("filters", "depth", "blocks_per_level", "stem_kernel")
     assert [getattr(pid.model, f) for f in fields] == [getattr(ssnet.model, f) for f in fields]
     assert ssnet.model.init_from == "runs/pid_cnn/model.safetensors"
-    assert ssnet.data.target == "ssnet" and ssnet.loss.scheme == "inverse_frequency"
+    assert ssnet.data.target == "ssnet" and ssnet.loss.scheme == "inverse_frequency_active"
+    assert ssnet.model.adc_threshold == 10.0  # MicroBooNE's noise floor, as SparseSSNet's mask
     assert ssnet.data.crop == (512, 512) and ssnet.data.downsample == 1  # the talk's crops
     assert pid.data.target == "species" and pid.data.train.startswith("single_particle:")
     for cfg in (pid, ssnet):

@@ -48,6 +48,12 @@ SSNET_CLASSES = ("background", "track", "shower")
 #: ``"ssnet"`` target category (background, edge, track, shower) -> output class: the edge band
 #: is background, weighted as its own category (talk, slide "Pixel-wise loss")
 CATEGORY_TO_CLASS = (0, 0, 1, 2)
+#: the weight category larseg adds for ``inverse_frequency_active``: background pixels that
+#: carry charge the network sees (noise, or charge the truth does not label)
+ACTIVE_BACKGROUND = len(CATEGORY_TO_CLASS)
+#: SSNet's weight schemes: the talk's four categories, the same with the charged background
+#: pixels as a fifth (larseg's), or none
+SSNET_SCHEMES = ("inverse_frequency", "inverse_frequency_active", "none")
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,19 @@ class SSNetConfig:
     # model.safetensors, or shipped weights' name) whose encoder initialises this one before
     # training (the trainer does it; "" = random initialisation). The network ignores it.
     init_from: str = ""
+    # input mask: pixels below it (ADC) are set to 0 before the first layer, so the noise floor
+    # of the processed images never reaches the network; 10 = MicroBooNE's noise floor, the
+    # threshold its other networks use (note 1091 section 2, sMask-RCNN section II.A; the talk
+    # gives none). Training ignores truth features below it, ICPF counts the pixels above it.
+    # 0 = no mask.
+    adc_threshold: float = 0.0
+
+
+def ssnet_input(image, adc_threshold: float):
+    """The image SSNet sees: pixels with ADC below ``adc_threshold`` set to 0 (none if 0)."""
+    if adc_threshold <= 0:
+        return image
+    return image.masked_fill(image < adc_threshold, 0.0)
 
 
 class SSNetEncoder(nn.Module):
@@ -130,31 +149,60 @@ class SSNet(nn.Module):
                                      for k in reversed(range(cfg.depth)))
         self.head = nn.Conv2d(f, cfg.n_classes, 1)
         self.size_multiple = 2 ** cfg.depth  # image sides must divide by it
+        self.adc_threshold = float(cfg.adc_threshold)
 
     def forward(self, image):
         b, p, h, w = image.shape
+        image = ssnet_input(image, self.adc_threshold)
         x, skips = self.encoder(image.reshape(b * p, 1, h, w))
         for level, skip in zip(self.decoder, reversed(skips)):
             x = level(x, skip)
         return self.head(x).reshape(b, p, -1, h, w)
 
 
-def ssnet_training_targets(categories, weighted: bool = True):
+def ssnet_training_targets(categories, scheme: str = "inverse_frequency", image=None,
+                           adc_threshold: float = 0.0):
     """Output classes and per-pixel loss weights of a batch of ``"ssnet"`` categories.
 
-    ``categories`` (B, P, H, W) int (background 0, edge 1, track 2, shower 3; -1 ignored).
-    Returns (classes, weights), both (B, P, H, W): classes by :data:`CATEGORY_TO_CLASS` (-1
-    stays -1); weights inverse to each category's pixel count within each plane image
-    (:func:`larseg.data.weights.inverse_frequency_weights`, the talk's "weights inversely
-    proportional to pixel count in each category"), or 1 for every labelled pixel when
-    ``weighted`` is False (0 for ignored pixels in both cases)."""
-    cat = np.asarray(categories.cpu() if hasattr(categories, "cpu") else categories)
+    ``categories`` (B, P, H, W) int (background 0, edge 1, track 2, shower 3; -1 ignored);
+    ``image`` the batch's ADC (B, P, H, W), needed with ``adc_threshold`` > 0 or the ``active``
+    scheme. Returns (classes, weights), both (B, P, H, W): classes by :data:`CATEGORY_TO_CLASS`,
+    -1 (ignored) where the truth is -1 and, with ``adc_threshold``, on track / shower pixels
+    below it (the network sees no charge there, :func:`ssnet_input`). Weights, by ``scheme``:
+
+    - ``inverse_frequency``: inverse to each category's pixel count within each plane image
+      (:func:`larseg.data.weights.inverse_frequency_weights`, the talk's "weights inversely
+      proportional to pixel count in each category");
+    - ``inverse_frequency_active``: the same with the background pixels whose ADC the network
+      sees (> 0 after the mask) as a fifth category (:data:`ACTIVE_BACKGROUND`), so noise
+      weighs as much as a track: with the talk's four, a noise pixel inside the huge background
+      category is worth almost nothing and the network called it shower (docs/results.md);
+    - ``none``: 1 for every labelled pixel;
+
+    0 for ignored pixels in every case."""
+    if scheme not in SSNET_SCHEMES:
+        raise ValueError(f"SSNet weight scheme '{scheme}': choose one of "
+                         f"{', '.join(SSNET_SCHEMES)}")
+    cat = np.array(categories.cpu().numpy() if hasattr(categories, "cpu") else categories)
+    seen = None
+    if image is not None:
+        seen = ssnet_input(torch.as_tensor(image).cpu(), adc_threshold).numpy() > 0
+    if adc_threshold > 0:
+        if seen is None:
+            raise ValueError("an ADC threshold needs the batch's image")
+        cat[(cat >= 2) & ~seen] = -1  # a feature the network cannot see: no loss
     table = np.asarray(CATEGORY_TO_CLASS, dtype=np.int64)
     classes = np.where(cat >= 0, table[np.clip(cat, 0, None)], -1)
-    if weighted:
-        flat = cat.reshape(-1, *cat.shape[-2:])
-        weights = np.stack([inverse_frequency_weights(im, len(CATEGORY_TO_CLASS))
-                            for im in flat]).reshape(cat.shape)
-    else:
+    n_categories = len(CATEGORY_TO_CLASS)
+    if scheme == "inverse_frequency_active":
+        if seen is None:
+            raise ValueError("the inverse_frequency_active weights need the batch's image")
+        cat[(classes == 0) & seen] = ACTIVE_BACKGROUND
+        n_categories += 1
+    if scheme == "none":
         weights = (cat >= 0).astype(np.float64)
+    else:
+        flat = cat.reshape(-1, *cat.shape[-2:])
+        weights = np.stack([inverse_frequency_weights(im, n_categories)
+                            for im in flat]).reshape(cat.shape)
     return torch.from_numpy(classes), torch.from_numpy(weights).float()

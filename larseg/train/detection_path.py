@@ -166,5 +166,44 @@ def class_counts(dataset, items: int | None = None) -> np.ndarray:
     return counts
 
 
+def init_backbone_from(model, cfg) -> dict:
+    """The paper's transfer (Sec. II.B): the backbone of the dense sMask-RCNN run whose weights
+    ``cfg.model.init_from`` names (its ``model.safetensors``, or shipped weights' name) copied
+    into ``model``'s sparse backbone (:func:`~larseg.models.detection.backbones.
+    transfer_dense_weights`: every tensor, convolutions permuted to the sparse layout). The
+    dense network is built from the config stored beside its weights and loaded with the sha256
+    and architecture checks; the RPN and ROI heads keep their initialisation, as in the paper,
+    where only the backbone was pretrained. The global torch RNG is left as it was, so runs with
+    and without the transfer start from the same heads. Returns the run's record (file, sha256,
+    tensors copied)."""
+    from ..data._torch import torch
+    from ..models import build
+    from ..weights import resolve_weights
+    from ..weights.loading import config_of, load_checked, sha256_of
+
+    spec = cfg.model.init_from
+    if cfg.model.backbone != "sparse":
+        raise LarsegError(f"model.init_from '{spec}': the transfer initialises a sparse "
+                          "backbone; this model's is dense")
+    try:
+        path = resolve_weights(spec)
+        source = config_of(path).model
+        if getattr(source, "name", "") != "mask_rcnn" or source.backbone != "dense":
+            raise LarsegError(f"weights {path} are not a dense mask_rcnn's (model "
+                              f"'{getattr(source, 'name', '?')}', backbone "
+                              f"'{getattr(source, 'backbone', '?')}')")
+        with torch.random.fork_rng(devices=[]):
+            dense = build(source)
+        load_checked(dense, path)
+        from ..models.detection.backbones import transfer_dense_weights
+
+        report = transfer_dense_weights(model.backbone, dense.backbone)
+    except LarsegError as e:
+        raise LarsegError(f"model.init_from: {e} (it must be a dense sMask-RCNN run's weights "
+                          "with this model's backbone widths, blocks and strides)") from None
+    return {"path": str(spec), "file": str(path), "sha256": sha256_of(path),
+            "tensors": len(report.copied)}
+
+
 __all__ = ["DetectionPath", "INSTANCES_TARGET", "class_counts", "detections_to_predictions",
-           "open_instance_events"]
+           "init_backbone_from", "open_instance_events"]

@@ -117,8 +117,12 @@ def evaluate_ssnet(cfg: TrainingConfig, model, weights, files: list[Path], out: 
     config's resolution, whole planes by tiles of ``data.crop``
     (:func:`larseg.train.tiling.tiled_forward`, margin :func:`~larseg.train.tiling.tiling_for`'s).
 
-    metrics.json: ``classes`` (background, track, shower), ``all`` / ``active`` — per plane the
-    confusion of those classes over every pixel / pixels with ADC > 0, all files together;
+    Only the pixels the network sees charge on count (ADC > 0 after its input mask,
+    ``model.adc_threshold``): SSNet labels charge, and a pixel with none is nobody's track or
+    shower (the talk counts ICPF over "non-background pixels"; what it did with the empty ones
+    it does not say). metrics.json: ``classes`` (background, track, shower), ``all`` /
+    ``active`` — per plane the confusion of those classes over every pixel / those pixels, all
+    files together; ``adc_threshold``;
     ``icpf``, per file, and ``icpf_samples``, per sample of the talk (an event counts in each of
     its samples, :func:`larseg.samples.event_samples` with ``rules``; events with no
     neutrino and no bomb truth under their file's name), each per plane and over
@@ -132,12 +136,13 @@ def evaluate_ssnet(cfg: TrainingConfig, model, weights, files: list[Path], out: 
     from ..data.targets import SOURCE_FIELD
     from ..io import open_events
     from ..metrics.segmentation import ConfusionEvaluator
-    from ..models.ssnet import SSNET_CLASSES
+    from ..models.ssnet import SSNET_CLASSES, ssnet_input
     from ..viz.plots import confusion_figure
     from .runtime import autocast
     from .tiling import tiled_forward, tiling_for
 
     target, planes = cfg.data.target, list(cfg.data.planes)
+    threshold = float(getattr(cfg.model, "adc_threshold", 0.0))
     if target not in SSNET_TARGETS:
         raise _not_ssnet_target(target)
     tiling = tiling_for(cfg)
@@ -159,15 +164,17 @@ def evaluate_ssnet(cfg: TrainingConfig, model, weights, files: list[Path], out: 
             n += 1
             with autocast(cfg.eval.precision, next(model.parameters()).device):
                 logits = tiled_forward(model, batch["image"], tiling).float()
-            truth = {"image": batch["image"], "label": ssnet_truth(batch["label"], target)}
+            # the pixels that count: those the network sees charge on (its input mask applied)
+            seen = ssnet_input(batch["image"], threshold)
+            truth = {"image": seen, "label": ssnet_truth(batch["label"], target)}
             confusion.process(truth, logits)
-            event = ICPFEvaluator("classes", planes)
+            event = ICPFEvaluator("classes", planes, min_adc=0.0)
             event.process(truth, logits)
             by_file.add([name], event.values)
             by_sample.add(event_samples(*source.last, rules) or [name], event.values)
     samples = _sample_order(by_sample.events)
     metrics = {"weights": str(weights), "data": [str(f) for f in files], "events": n,
-               "classes": list(SSNET_CLASSES), "target": target,
+               "classes": list(SSNET_CLASSES), "target": target, "adc_threshold": threshold,
                "tiling": {"tile": list(tiling.tile), "margin": tiling.margin},
                **confusion.evaluate(),
                "icpf": {f: by_file.table(f) for f in names if f in by_file.events},
@@ -204,8 +211,9 @@ def _ssnet_report(m: dict, figure: str) -> list[str]:
              f"SSNet on whole planes ({m['events']} events, target `{m['target']}`), tiles of "
              f"{tile[0]} × {tile[1]} with {margin} pixels not kept at each cut edge.", "",
              "## ICPF (incorrectly classified pixel fraction, %)", "",
-             "Per plane image, over the pixels that are track or shower in truth or prediction "
-             "(larseg.metrics.ssnet); mean and 90 % quantile over the images that have such "
+             "Per plane image, over the pixels with charge the network sees (ADC > 0 after "
+             f"its input mask, ADC >= {m['adc_threshold']:g}) that are track or shower in "
+             "truth or prediction (larseg.metrics.ssnet); mean and 90 % quantile over the images that have such "
              "pixels (undefined: those without), shower and track columns the means of the "
              "per-class values.", "",
              "### Per sample", "",

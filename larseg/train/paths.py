@@ -15,7 +15,10 @@ target, whose labels are 4 training categories (background, 2-pixel edge band, t
 the network has 3 outputs, so the loss maps the categories to classes with
 :data:`~larseg.models.ssnet.CATEGORY_TO_CLASS` and weights each pixel by ``loss.scheme``
 inverse_frequency (inverse to its category's pixel count in its plane image, the talk's U-Net
-weights: :func:`~larseg.models.ssnet.ssnet_training_targets`) or none. Crops are drawn per plane
+weights: :func:`~larseg.models.ssnet.ssnet_training_targets`), inverse_frequency_active (the
+same with the charged background pixels as a fifth category) or none; with
+``model.adc_threshold`` the features below it carry no loss (the network's input mask hides
+them). Crops are drawn per plane
 (each plane's window centred on one of its own labelled pixels: the planes are separate images
 with shared weights, and a wire window of one plane is not the same region in another);
 validation uses one such crop per plane and held-out event, the same at every pass (the stream
@@ -50,6 +53,7 @@ from ..data.targets import SOURCE_FIELD, n_classes
 from ..data.weights import (BATCH_SCHEMES, SPARSE_SCHEMES, batch_weights, class_weights,
                             sparse_batch_weights)
 from ..errors import LarsegError
+from ..models.ssnet import SSNET_SCHEMES
 from . import runtime
 
 #: the ``data.train`` / ``data.validation`` prefix of simulated single particles
@@ -178,7 +182,7 @@ class DensePath:
 
 
 class SSNetPath(DensePath):
-    schemes = ("inverse_frequency", "none")
+    schemes = SSNET_SCHEMES
     targets = ("ssnet",)
     whose = "SSNet's"
 
@@ -193,30 +197,33 @@ class SSNetPath(DensePath):
         # validation too: the same crops at every pass (the held-out set stays at epoch 0)
         return self._dataset(DenseDataset, path, key, training, [self.crop()])
 
-    def weights(self, batch: dict, device, step: int | None = None):
+    def _targets(self, batch: dict, scheme: str):
         from ..models.ssnet import ssnet_training_targets
 
-        weighted = self.cfg.loss.scheme_at(step) == "inverse_frequency"
-        return ssnet_training_targets(batch["label"], weighted)[1].to(device)
+        return ssnet_training_targets(batch["label"], scheme, batch["image"],
+                                      float(getattr(self.cfg.model, "adc_threshold", 0.0)))
 
-    @staticmethod
-    def classes(label):
-        """SSNet's classes (background 0, track 1, shower 2) of a batch's categories; -1 stays."""
-        from ..models.ssnet import CATEGORY_TO_CLASS
+    def weights(self, batch: dict, device, step: int | None = None):
+        return self._targets(batch, self.cfg.loss.scheme_at(step))[1].to(device)
 
-        table = torch.tensor(CATEGORY_TO_CLASS, dtype=torch.int64, device=label.device)
-        return torch.where(label >= 0, table[label.clamp(min=0)], -1)
+    def classes(self, batch: dict):
+        """SSNet's classes (background 0, track 1, shower 2) of a batch's categories; -1 where
+        ignored (no truth, or a feature below ``model.adc_threshold``)."""
+        return self._targets(batch, "none")[0]
 
-    @classmethod
-    def loss(cls, loss_fn, outputs, batch: dict, weight, device) -> dict:
-        return loss_fn(outputs, cls.classes(batch["label"]).to(device), weight)
+    def loss(self, loss_fn, outputs, batch: dict, weight, device) -> dict:
+        return loss_fn(outputs, self.classes(batch).to(device), weight)
 
-    @classmethod
-    def predictions(cls, outputs, batch: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(truth class, prediction, active) over every pixel with ADC > 0."""
-        active = batch["image"].numpy() > 0
+    def predictions(self, outputs, batch: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(truth class, prediction, active) over every pixel the network sees charge on (ADC
+        > 0 after its input mask) and that has a truth."""
+        from ..models.ssnet import ssnet_input
+
+        thr = float(getattr(self.cfg.model, "adc_threshold", 0.0))
+        truth = self.classes(batch).numpy()
+        active = (ssnet_input(batch["image"], thr).numpy() > 0) & (truth >= 0)
         pred = outputs.argmax(dim=2).cpu().numpy()
-        return cls.classes(batch["label"]).numpy()[active], pred[active], active[active]
+        return truth[active], pred[active], active[active]
 
 
 def particle_source(spec: str, key: str, default_seed: int) -> tuple[int, int]:

@@ -183,14 +183,26 @@ def ssnet_scores(model, cfg: TrainingConfig, by_plane: dict) -> tuple[dict, dict
     """As :func:`_dense_scores`, each whole plane by tiles of ``data.crop``
     (:func:`larseg.train.tiling.tiled_forward` with :func:`~larseg.train.tiling.tiling_for`),
     the classes in the target's encoding (:data:`SSNET_PREDICTION_CODES`), the scores SSNet's
-    (background, track, shower)."""
+    (background, track, shower); a pixel below ``model.adc_threshold`` (the network's input
+    mask, :func:`larseg.models.ssnet.ssnet_input`) gets class -1 and scores 0, as a sparse
+    network's pixels outside its mask."""
     from .tiling import tiled_forward, tiling_for
 
     codes = np.asarray(SSNET_PREDICTION_CODES[cfg.data.target], dtype=np.int64)
     tiling = tiling_for(cfg)
     classes, scores = _dense_scores(model, cfg, by_plane,
                                     lambda m, x: tiled_forward(m, x, tiling))
-    return {p: codes[c] for p, c in classes.items()}, scores
+    threshold = float(getattr(cfg.model, "adc_threshold", 0.0))
+    f = cfg.data.downsample
+    out = {}
+    for p, c in classes.items():
+        out[p] = codes[c]
+        img = by_plane[p]  # hidden: its pooled pixel, as the network saw it, is below the mask
+        hidden = pooled_image(img, f, cfg.data.pool)[img.coords[:, 0] // f,
+                                                     img.coords[:, 1] // f] < threshold
+        out[p][hidden] = -1
+        scores[p][:, hidden] = 0.0
+    return out, scores
 
 
 def sparse_scores(model, cfg: TrainingConfig, by_plane: dict) -> tuple[dict, dict]:

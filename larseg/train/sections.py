@@ -56,9 +56,10 @@ class LossConfig:
     # baseline), per-image balance, full (batch) balance, or none; sparse networks, note 1091:
     # cluster (1 / cluster size, clipped) + vertex weights, either, balanced, or none; SSNet
     # (talk on PRD 99, 092001, slide "Pixel-wise loss"): inverse_frequency (1 / the pixel count
-    # of the pixel's category in its plane image) or none; the PID CNN: none
+    # of the pixel's category in its plane image), inverse_frequency_active (larseg's: the charged
+    # background pixels a fifth category) or none; the PID CNN: none
     scheme: Literal["mild", "image", "full", "none", "cluster+vertex", "cluster", "vertex",
-                    "balanced", "inverse_frequency"] = "mild"
+                    "balanced", "inverse_frequency", "inverse_frequency_active"] = "mild"
     class_weights: tuple[float, ...] = SBND_MILD_WEIGHTS
     # the SBND paper's cross entropy, or its proposed future work, the focal loss
     name: Literal["cross_entropy", "focal"] = "cross_entropy"
@@ -68,7 +69,8 @@ class LossConfig:
     # with the mild weights from the first step the cosmic tagger sits in the all-background
     # solution, with per-image balance it finds the cosmic pixels within 60 steps
     warmup_scheme: Literal["", "mild", "image", "full", "none", "cluster+vertex", "cluster",
-                           "vertex", "balanced", "inverse_frequency"] = ""
+                           "vertex", "balanced", "inverse_frequency",
+                           "inverse_frequency_active"] = ""
     warmup_steps: int = 0
 
     def scheme_at(self, step: int | None) -> str:

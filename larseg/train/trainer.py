@@ -109,7 +109,8 @@ INIT_RECORD = "init_from.json"
 
 def init_from(model, cfg: TrainingConfig) -> dict | None:
     """Transfer learning (talk on PRD 99, 092001, slide "Transfer learning"): copy the encoder
-    of the PID CNN in ``cfg.model.init_from`` into ``model``'s (SSNet). The PID CNN is built
+    of the PID CNN in ``cfg.model.init_from`` into ``model``'s (SSNet); for sMask-RCNN, a dense
+    run's backbone into the sparse one (:func:`larseg.train.detection_path.init_backbone_from`). The PID CNN is built
     with SSNet's encoder fields and the file loaded into it with the sha256 (when a JSON is
     beside it) and architecture checks of :func:`larseg.weights.loading.load_checked`, so a
     file of another shape is one line naming the first tensor that differs. The global torch
@@ -123,6 +124,10 @@ def init_from(model, cfg: TrainingConfig) -> dict | None:
     spec = getattr(cfg.model, "init_from", "")
     if not spec:
         return None
+    if paths.path_kind(model) == "detection":  # sMask-RCNN: a dense run's backbone into the sparse one
+        from .detection_path import init_backbone_from
+
+        return init_backbone_from(model, cfg)
     m = cfg.model
     try:
         path = resolve_weights(spec)

@@ -63,6 +63,11 @@ class MaskRCNNConfig:
     return_strides: tuple[int, ...] = _BACKBONE.return_strides  # one stride-16 map
     fpn_channels: int = _BACKBONE.fpn_channels
     adc_threshold: float = 10.0            # paper, Sec. II.A: ADC below 10 set to 0
+    # the paper's transfer (Sec. II.B: a dense ResNet's pretrained weights initialise the sparse
+    # one; ImageNet there, larseg's own trained dense backbone here): a dense mask_rcnn run's
+    # weights (its model.safetensors, with the JSON beside it) whose backbone the trainer copies
+    # into this sparse one before training ("" = random initialisation). The network ignores it.
+    init_from: str = ""
     # anchors, per returned map one tuple of sizes (sqrt of the area, pixels); the aspect
     # ratios (height / width) apply to every map. larseg's choice for long thin tracks (the
     # paper keeps Detectron's 5 sizes × 3 ratios): half-octave sizes 16-512 and ratios 1/16-16.
