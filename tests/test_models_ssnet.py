@@ -117,7 +117,8 @@ def test_training_targets_map_edge_to_background():
     _, flat = ssnet_training_targets(cat, "none")
     assert flat.tolist() == [[[[1, 1, 1], [1, 1, 0]]]]
     with pytest.raises(ValueError, match="choose one of inverse_frequency, "
-                                         "inverse_frequency_active, none"):
+                                         "inverse_frequency_active, inverse_frequency_features, "
+                                         "none"):
         ssnet_training_targets(cat, "mild")
 
 
@@ -137,6 +138,9 @@ def test_training_targets_threshold_and_active_background():
     classes0, w0 = ssnet_training_targets(cat, "inverse_frequency_active", adc)
     assert classes0.tolist() == [[[[0, 0, 0, 1, 1, 2]]]]
     assert np.allclose(w0.numpy(), [[[[1.2, 1.2, 1.2, 0.6, 0.6, 1.2]]]])
+    # track and shower as one category: 5 labelled pixels, 4 categories, features 2 pixels
+    _, feat = ssnet_training_targets(cat, "inverse_frequency_features", adc, 10.0)
+    assert np.allclose(feat.numpy(), [[[[1.25, 1.25, 1.25, 0.0, 0.625, 0.625]]]])
     with pytest.raises(ValueError, match="needs the batch's image"):
         ssnet_training_targets(cat, "inverse_frequency", None, 10.0)
 

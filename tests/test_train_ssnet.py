@@ -135,7 +135,7 @@ def test_ssnet_class_count_target_and_scheme_are_checked(simulated_files, tmp_pa
         train(_ssnet(bomb, "data.target=cosmic"), tmp_path / "b")  # 3 classes too
     with pytest.raises(LarsegError, match="loss.scheme 'mild' is not one of SSNet's: "
                                           "inverse_frequency, inverse_frequency_active, "
-                                          "none"):
+                                          "inverse_frequency_features, none"):
         train(_ssnet(bomb, "loss.scheme=mild"), tmp_path / "c")
     # a plain dense network cannot take the 4 categories for 3 classes
     with pytest.raises(LarsegError, match="data.target 'ssnet' is not one of a dense "

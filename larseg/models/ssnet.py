@@ -52,8 +52,9 @@ CATEGORY_TO_CLASS = (0, 0, 1, 2)
 #: carry charge the network sees (noise, or charge the truth does not label)
 ACTIVE_BACKGROUND = len(CATEGORY_TO_CLASS)
 #: SSNet's weight schemes: the talk's four categories, the same with the charged background
-#: pixels as a fifth (larseg's), or none
-SSNET_SCHEMES = ("inverse_frequency", "inverse_frequency_active", "none")
+#: pixels as a fifth (larseg's), those with track and shower as one category (larseg's), or none
+SSNET_SCHEMES = ("inverse_frequency", "inverse_frequency_active", "inverse_frequency_features",
+                 "none")
 
 
 @dataclass(frozen=True)
@@ -177,6 +178,10 @@ def ssnet_training_targets(categories, scheme: str = "inverse_frequency", image=
       sees (> 0 after the mask) as a fifth category (:data:`ACTIVE_BACKGROUND`), so noise
       weighs as much as a track: with the talk's four, a noise pixel inside the huge background
       category is worth almost nothing and the network called it shower (docs/results.md);
+    - ``inverse_frequency_features``: as ``inverse_frequency_active`` with track and shower as
+      one category, so a track pixel weighs as much as a shower pixel and the weights only
+      balance the features against the background categories (with the talk's categories a
+      shower pixel weighs ~3 track pixels, and the network calls shower wherever it is unsure);
     - ``none``: 1 for every labelled pixel;
 
     0 for ignored pixels in every case."""
@@ -194,11 +199,13 @@ def ssnet_training_targets(categories, scheme: str = "inverse_frequency", image=
     table = np.asarray(CATEGORY_TO_CLASS, dtype=np.int64)
     classes = np.where(cat >= 0, table[np.clip(cat, 0, None)], -1)
     n_categories = len(CATEGORY_TO_CLASS)
-    if scheme == "inverse_frequency_active":
+    if scheme in ("inverse_frequency_active", "inverse_frequency_features"):
         if seen is None:
-            raise ValueError("the inverse_frequency_active weights need the batch's image")
+            raise ValueError(f"the {scheme} weights need the batch's image")
         cat[(classes == 0) & seen] = ACTIVE_BACKGROUND
         n_categories += 1
+        if scheme == "inverse_frequency_features":
+            cat[cat == 3] = 2  # shower pixels share the track category
     if scheme == "none":
         weights = (cat >= 0).astype(np.float64)
     else:

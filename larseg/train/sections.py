@@ -57,9 +57,11 @@ class LossConfig:
     # cluster (1 / cluster size, clipped) + vertex weights, either, balanced, or none; SSNet
     # (talk on PRD 99, 092001, slide "Pixel-wise loss"): inverse_frequency (1 / the pixel count
     # of the pixel's category in its plane image), inverse_frequency_active (larseg's: the charged
-    # background pixels a fifth category) or none; the PID CNN: none
+    # background pixels a fifth category), inverse_frequency_features (larseg's: that, with track
+    # and shower one category) or none; the PID CNN: none
     scheme: Literal["mild", "image", "full", "none", "cluster+vertex", "cluster", "vertex",
-                    "balanced", "inverse_frequency", "inverse_frequency_active"] = "mild"
+                    "balanced", "inverse_frequency", "inverse_frequency_active",
+                    "inverse_frequency_features"] = "mild"
     class_weights: tuple[float, ...] = SBND_MILD_WEIGHTS
     # the SBND paper's cross entropy, or its proposed future work, the focal loss
     name: Literal["cross_entropy", "focal"] = "cross_entropy"
@@ -70,7 +72,7 @@ class LossConfig:
     # solution, with per-image balance it finds the cosmic pixels within 60 steps
     warmup_scheme: Literal["", "mild", "image", "full", "none", "cluster+vertex", "cluster",
                            "vertex", "balanced", "inverse_frequency",
-                           "inverse_frequency_active"] = ""
+                           "inverse_frequency_active", "inverse_frequency_features"] = ""
     warmup_steps: int = 0
 
     def scheme_at(self, step: int | None) -> str:
