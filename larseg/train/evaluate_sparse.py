@@ -131,13 +131,13 @@ def _event_display(cfg, shown, path: Path) -> Path:
     """Note 1091's Fig. 6 for one event: the network's input on one plane — ADC, truth,
     prediction and the loss weights that training would give these pixels."""
     from ..data import event_with_planes
-    from ..data.targets import n_classes
-    from ..data.weights import sparse_batch_weights
     from ..viz import render_event_png
 
     f, index, event, sample, batch, logits = shown
     shown_event = event_with_planes(event, sample.planes)
-    weights = sparse_batch_weights(batch, cfg.loss.scheme, n_classes(cfg.data.target))
+    # the trainer's weights of these pixels (its path also knows the sparse cosmic tagger's
+    # mild class weights, which note 1091's sparse_batch_weights does not)
+    weights = [w.numpy() for w in _forward_path(cfg).weights(batch, torch.device("cpu"))]
     pred = [o.argmax(dim=1).numpy() for o in logits]
     field = cfg.data.target
     return render_event_png(
