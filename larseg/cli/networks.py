@@ -27,11 +27,13 @@ def config_path(config: Path) -> Path:
 
 @app.command(help=(
     "Train a network from a YAML config: a file, or the name of a shipped one (cosmic_tagger, "
-    "sparse_ssnet, ssnet, pid_cnn: larseg/configs/, each saying in its header how to simulate "
-    "its data). Sections: model (name: uresnet, cosmic_tagger, sparse_cosmic_tagger, "
-    "sparse_ssnet, ssnet, pid_cnn, and that network's fields), data (files, target, crops, "
-    "downsampling), loss (scheme: the SBND paper's mild / image / full / none, note 1091's "
-    "cluster+vertex, SSNet's inverse_frequency; cross_entropy or focal), optim (rmsprop / adam / "
+    "sparse_cosmic_tagger, sparse_ssnet, ssnet, pid_cnn, mask_rcnn: larseg/configs/, each saying "
+    "in its header how to simulate its data). Sections: model (name: uresnet, cosmic_tagger, "
+    "sparse_cosmic_tagger, sparse_ssnet, ssnet, pid_cnn, mask_rcnn, and that network's fields; "
+    "model.init_from: SSNet's encoder from a PID CNN run, sMask-RCNN's sparse backbone from a "
+    "dense run), data (files, target, crops, downsampling), loss (scheme: the SBND paper's mild / "
+    "image / full / none, note 1091's cluster+vertex, SSNet's inverse_frequency and larseg's "
+    "inverse_frequency_active / _features; cross_entropy or focal), optim (rmsprop / adam / "
     "adamw, lr, accumulate, clip_norm, schedule), train (steps, checkpoint_every, validate_every, "
     "threads, device, precision fp32 / bf16 / fp16, channels_last, compile, tensorboard). Unknown "
     "keys and wrong types are one line naming the key.\n\n"
