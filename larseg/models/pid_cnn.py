@@ -39,7 +39,7 @@ class PIDConfig:
 
 class PIDCNN(nn.Module):
     # the trainer's classification path: simulated single particles, cross entropy on (B, 5)
-    # (larseg.train.paths.ClassificationPath)
+    # (larseg.train.classification_path.ClassificationPath)
     training_path = "classification"
 
     def __init__(self, cfg: PIDConfig) -> None:

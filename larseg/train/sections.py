@@ -26,7 +26,7 @@ ModelConfig = (UResNetConfig | CosmicTaggerConfig | SparseCosmicTaggerConfig | S
 class DataConfig:
     # larcv3 file (or larcv1 ROOT) with ADC and labels, or several as one sample ("a.h5,b.h5":
     # note 1091's bomb + bomb-lowe mix); for the PID CNN "single_particle:N", N simulated
-    # single particles (larseg.train.paths, ClassificationPath)
+    # single particles (larseg.train.classification_path.ClassificationPath)
     train: str = ""
     planes: tuple[int, ...] = (0, 1, 2)
     # what the labels are (larseg.data.targets): "ssnet" is SSNet's 4 training categories,
