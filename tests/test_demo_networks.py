@@ -19,19 +19,26 @@ def _ship(weights, name: str, tmp_path):
     return folder
 
 
-def test_demo_runs_a_shipped_network_on_its_sample(simulated_files, tmp_path):
+def _demo_of_a_trained_network(overrides: list[str], name: str, data, sample: str, tmp_path):
+    """Train a tiny network on ``data`` for 2 steps, ship it as ``name``, and run the demo's
+    networks on a copy of ``data`` named as the demo's ``sample``: (networks, demo folder)."""
     import shutil
 
-    cfg = load_config(None, TrainingConfig, [
-        f"data.train={simulated_files['sbnd']}", "model.name=cosmic_tagger", "model.filters=2",
-        "model.deep_filters=8", "model.head=plain", "data.crop=[64, 128]", "train.steps=2",
-        "train.checkpoint_every=2"])
+    cfg = load_config(None, TrainingConfig, [f"data.train={data}", *overrides, "train.steps=2",
+                                             "train.checkpoint_every=2"])
     train(cfg, tmp_path / "run")
-    folder = _ship(tmp_path / "run" / "model.safetensors", "tiny_tagger", tmp_path)
+    folder = _ship(tmp_path / "run" / "model.safetensors", name, tmp_path)
     out = tmp_path / "demo"
     out.mkdir()
-    shutil.copyfile(simulated_files["sbnd"], out / "sbnd_cosmics_neutrino.h5")
-    nets = run_shipped_networks(out, folder)
+    shutil.copyfile(data, out / sample)
+    return run_shipped_networks(out, folder), out
+
+
+def test_demo_runs_a_shipped_network_on_its_sample(simulated_files, tmp_path):
+    nets, out = _demo_of_a_trained_network(
+        ["model.name=cosmic_tagger", "model.filters=2", "model.deep_filters=8",
+         "model.head=plain", "data.crop=[64, 128]"], "tiny_tagger", simulated_files["sbnd"],
+        "sbnd_cosmics_neutrino.h5", tmp_path)
     assert [n["network"] for n in nets] == ["tiny_tagger"]
     n = nets[0]
     assert set(n["active"]) == {"U", "V", "Y"} and 0.0 <= n["table2"]["mean_iou"] <= 1.0
@@ -46,19 +53,10 @@ def test_demo_runs_a_shipped_network_on_its_sample(simulated_files, tmp_path):
 def test_demo_runs_a_shipped_ssnet_on_the_bomb_sample(simulated_files, tmp_path):
     """SSNet (target ssnet) goes through the demo too: whole planes by tiles, its ICPF report,
     predictions and their display."""
-    import shutil
-
-    cfg = load_config(None, TrainingConfig, [
-        f"data.train={simulated_files['microboone']}", "model.name=ssnet", "model.filters=2",
-        "model.depth=2", "model.blocks_per_level=1", "data.target=ssnet",
-        "data.crop=[64, 64]", "loss.scheme=inverse_frequency", "train.steps=2",
-        "train.checkpoint_every=2"])
-    train(cfg, tmp_path / "run")
-    folder = _ship(tmp_path / "run" / "model.safetensors", "tiny_ssnet", tmp_path)
-    out = tmp_path / "demo"
-    out.mkdir()
-    shutil.copyfile(simulated_files["microboone"], out / "microboone_bomb.h5")
-    nets = run_shipped_networks(out, folder)
+    nets, out = _demo_of_a_trained_network(
+        ["model.name=ssnet", "model.filters=2", "model.depth=2", "model.blocks_per_level=1",
+         "data.target=ssnet", "data.crop=[64, 64]", "loss.scheme=inverse_frequency"],
+        "tiny_ssnet", simulated_files["microboone"], "microboone_bomb.h5", tmp_path)
     assert [n["network"] for n in nets] == ["tiny_ssnet"]
     metrics = json.loads((out / "tiny_ssnet_evaluation" / "metrics.json").read_text())
     assert metrics["events"] == 3 and "icpf" in metrics

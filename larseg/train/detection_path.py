@@ -178,6 +178,7 @@ def init_backbone_from(model, cfg) -> dict:
     tensors copied)."""
     from ..data._torch import torch
     from ..models import build
+    from ..models.detection.backbones import transfer_dense_weights
     from ..weights import resolve_weights
     from ..weights.loading import config_of, load_checked, sha256_of
 
@@ -195,8 +196,6 @@ def init_backbone_from(model, cfg) -> dict:
         with torch.random.fork_rng(devices=[]):
             dense = build(source)
         load_checked(dense, path)
-        from ..models.detection.backbones import transfer_dense_weights
-
         report = transfer_dense_weights(model.backbone, dense.backbone)
     except LarsegError as e:
         raise LarsegError(f"model.init_from: {e} (it must be a dense sMask-RCNN run's weights "
