@@ -107,25 +107,75 @@ def _mask_fraction(job: SimulationJob, n: int) -> float:
     return float(np.mean(fractions))
 
 
-def check_sparsessnet_occupancy(seed: int, n: int = 20) -> list[Check]:
+#: Note 1091, Fig. 4 caption: over the ~23k test images (Sec. 3.1), per plane, "the smallest
+#: number of pixels is O(10^5) for Michel; all other classes vary between 10^6 - 10^7 pixels".
+NOTE_TEST_IMAGES = 23_000
+#: Orders of magnitude, log10 of the pixel count: O(10^5) for Michel, 10^6-10^7 for the others.
+NOTE_CLASS_DECADES = {"Michel": (4.5, 5.5), "other": (5.5, 7.5)}
+
+
+def _training_crops(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The images note 1091 trains and tests on: particle-bomb events (85 % regular, 15 % low-E)
+    under the 10-300 ADC mask, cut into 512 x 512 crops containing activity as larseg's
+    SparseSSNet training path cuts them (one window shared by the planes, centred on a labelled
+    pixel). Returns the kept fraction of each plane crop and the pixels per semantic class per
+    plane (3, 5), summed over the crops."""
+    from ..data.sample import Sample
+    from ..data.transforms import AdcMask, RandomCrop
+
+    job = SimulationJob("microboone", "bomb", seed=seed, options={"mix": True})
+    mask, crop = AdcMask(10, 300), RandomCrop((512, 512), min_pixels=1)
+    rng = np.random.default_rng(seed)
+    fractions, classes = [], np.zeros((3, 5))
+    for i in range(n):
+        for k, pa in enumerate(crop(mask(Sample.from_event(simulate_event(job, i))), rng).planes):
+            fractions.append(len(pa.values) / (512 * 512))
+            classes[k] += np.bincount(pa.semantic[pa.semantic >= 0], minlength=5)[:5]
+    return np.array(fractions), classes
+
+
+def check_sparsessnet_occupancy(seed: int, n: int = 20, crop_events: int = 300) -> list[Check]:
     """Note 1091 (section 2): the 10-300 ADC mask "reduces the number of pixels to ~0.5 % of the
     total pixels in an image". Checked on MicroBooNE readout windows (cosmics + neutrino, the
-    images SparseSSNet runs on), and shown for the particle bomb it trains on, whose Table 1
-    content (5-10 cosmic muons, 1-6 particles at the vertex) holds fewer pixels than a window
-    of ~25 muons."""
+    images SparseSSNet runs on) and on the note's own images: its training and test images are
+    512 x 512 crops of the particle bomb (Sec. 1: "the training images are only 512 X 512
+    pixels"; Fig. 4's pixel counts over 23k test images fit crops, not full images: at ~0.5 % a
+    full 3456 x 1008 image holds ~17k pixels, 4e8 over the test sample, against 10^6-10^7 per
+    class). A whole bomb image holds less than a window (0.21 %: 5-10 muons against ~25)."""
     lo, hi = MASK_BAND
     window = _mask_fraction(SimulationJob("microboone", "cosmics+neutrino", seed=seed), n)
-    bomb = _mask_fraction(SimulationJob("microboone", "bomb", seed=seed), n)
+    whole_bomb = _mask_fraction(SimulationJob("microboone", "bomb", seed=seed), n)
+    fractions, classes = _training_crops(crop_events, seed)  # Michel: ~1 pixel per crop
+    crop = float(fractions.mean())
     notes = [f"pass band: {lo}–{hi} % (the note's '~0.5 %'; MicroBooNE's data event "
              "6324/94/4707 keeps 0.37 / 0.53 / 0.36 % on U / V / Y)"]
+    crop_notes = notes + [
+        f"{len(fractions)} plane crops of {crop_events} events (bomb 85 % / low-E 15 %): median "
+        f"{100 * np.median(fractions):.2f} %, 10–90 % quantiles {100 * np.quantile(fractions, 0.1):.2f}"
+        f"–{100 * np.quantile(fractions, 0.9):.2f} %; a whole bomb image keeps "
+        f"{100 * whole_bomb:.2f} % (5-10 muons against a window's ~25)"]
+    # Fig. 4: pixels per class over the note's test sample, scaled from these crops
+    per_test = classes / len(fractions) * 3 * NOTE_TEST_IMAGES
+    names = ("HIP", "MIP", "shower", "delta", "Michel")
+    decades = np.log10(np.maximum(per_test, 1.0))
+    bands = np.array([NOTE_CLASS_DECADES["Michel" if name == "Michel" else "other"]
+                      for name in names])
+    ok_classes = bool(np.all((decades >= bands[:, 0]) & (decades <= bands[:, 1])))
+    counts = "; ".join("UVY"[k] + " " + " / ".join(f"{v:.1e}" for v in per_test[k]) for k in range(3))
     return [
         Check("MicroBooNE readout window: fraction of pixels kept by the 10–300 ADC mask",
               f"{100 * window:.2f} %", "≈ 0.5 % (data event: 0.42 %, planes averaged)",
               "MicroBooNE note 1091, section 2; data 6324/94/4707", lo < 100 * window < hi, None,
               notes=notes),
-        Check("MicroBooNE particle bomb: fraction of pixels kept by the 10–300 ADC mask",
-              f"{100 * bomb:.2f} % ({bomb / window:.2f} × the window's)", "≈ 0.5 %",
-              "MicroBooNE note 1091, section 2", lo < 100 * bomb < hi, None, notes=notes),
+        Check("MicroBooNE particle-bomb 512 × 512 training crops: fraction of pixels kept by the "
+              "10–300 ADC mask", f"{100 * crop:.2f} %", "≈ 0.5 %",
+              "MicroBooNE note 1091, sections 1–3", lo < 100 * crop < hi, None, notes=crop_notes),
+        Check("MicroBooNE particle-bomb test sample: pixels per class (HIP / MIP / shower / delta "
+              f"/ Michel) over {NOTE_TEST_IMAGES:,} crops", counts,
+              "Michel O(10⁵), the others 10⁶–10⁷", "MicroBooNE note 1091, Fig. 4 (and 11, 12)",
+              ok_classes, None,
+              notes=["pass band: log10 of the count within 4.5–5.5 for Michel and 5.5–7.5 for "
+                     "the others (the caption's orders of magnitude)"]),
     ]
 
 
