@@ -138,7 +138,7 @@ def _training_crops(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return np.array(fractions), classes, np.array(own)
 
 
-def check_sparsessnet_occupancy(seed: int, n: int = 20, crop_events: int = 300) -> list[Check]:
+def check_sparsessnet_occupancy(seed: int, n: int = 20, crop_events: int = 1000) -> list[Check]:
     """Note 1091 (section 2): the 10-300 ADC mask "reduces the number of pixels to ~0.5 % of the
     total pixels in an image". Checked on MicroBooNE readout windows (cosmics + neutrino, the
     images SparseSSNet runs on) and on the note's own images: its training and test images are
@@ -163,7 +163,9 @@ def check_sparsessnet_occupancy(seed: int, n: int = 20, crop_events: int = 300) 
     # Fig. 4: pixels per class over the note's test sample, scaled from these crops
     per_test = classes / len(fractions) * 3 * NOTE_TEST_IMAGES
     names = ("HIP", "MIP", "shower", "delta", "Michel")
-    decades = np.log10(np.maximum(per_test, 1.0))
+    # the band on the planes' mean (the caption gives Y, and U and V "fairly similar"): a
+    # Michel electron lands in one crop in ~30, so a plane's own count scatters by ~2x
+    decades = np.log10(np.maximum(per_test.mean(axis=0), 1.0))
     bands = np.array([NOTE_CLASS_DECADES["Michel" if name == "Michel" else "other"]
                       for name in names])
     ok_classes = bool(np.all((decades >= bands[:, 0]) & (decades <= bands[:, 1])))
@@ -180,8 +182,9 @@ def check_sparsessnet_occupancy(seed: int, n: int = 20, crop_events: int = 300) 
               f"/ Michel) over {NOTE_TEST_IMAGES:,} crops", counts,
               "Michel O(10⁵), the others 10⁶–10⁷", "MicroBooNE note 1091, Fig. 4 (and 11, 12)",
               ok_classes, None,
-              notes=["pass band: log10 of the count within 4.5–5.5 for Michel and 5.5–7.5 for "
-                     "the others (the caption's orders of magnitude)"]),
+              notes=["pass band: log10 of the planes' mean count within 4.5–5.5 for Michel and "
+                     "5.5–7.5 for the others (the caption's orders of magnitude); planes' mean "
+                     + " / ".join(f"{v:.1e}" for v in per_test.mean(axis=0))]),
     ]
 
 
