@@ -158,7 +158,8 @@ def test_bomb_mix_low_energy_fraction(bombs):
 # ----------------------------------------------------------------------------- cosmics
 @pytest.fixture(scope="module")
 def ub_cosmics():
-    return _events("cosmics", UB, 250, seed=7, admixture=False)
+    # every ray of the window (in-time filter off): these tests check the flux and the geometry
+    return _events("cosmics", UB, 250, seed=7, admixture=False, in_time_only=False)
 
 
 def test_cosmic_rate_matches_flux_area_time(ub_cosmics):

@@ -19,7 +19,7 @@ def _arrays(primaries, det, state):
 def test_an_event_that_overflows_its_room_is_run_again_identically(monkeypatch):
     det = get_detector("microboone")
     rng = SimulationJob("microboone", "cosmics", seed=3).rng(0)
-    primaries = get_generator("cosmics").generate(det, rng).primaries
+    primaries = get_generator("cosmics", in_time_only=False).generate(det, rng).primaries
     state = rng.bit_generator.state
     P1, D1 = _arrays(primaries, det, state)
     assert len(D1) > 10_000 and (P1[:, T.KIND] == T.KIND_HEAVY).sum() > 10

@@ -155,10 +155,37 @@ def _check(k: int, pr: Primary) -> None:
                                 f"{pr.kinetic_energy} MeV", field=f"primaries[{k}].kinetic_energy")
 
 
+def _primary_arrays(primaries: list[Primary]) -> tuple[np.ndarray, ...]:
+    """Positions (k, 3), directions (k, 3), kinetic energies and times (k,) of the primaries;
+    a primary with a field of the wrong size or a non-finite or negative value is named by
+    :func:`_check`."""
+    try:
+        pos = np.array([pr.position for pr in primaries], dtype=np.float64).reshape(-1, 3)
+        d = np.array([pr.direction for pr in primaries], dtype=np.float64).reshape(-1, 3)
+        ke = np.array([pr.kinetic_energy for pr in primaries], dtype=np.float64)
+        t = np.array([pr.time for pr in primaries], dtype=np.float64)
+        ok = (len(pos) == len(d) == len(ke) == len(t) == len(primaries)
+              and np.isfinite(pos).all() and np.isfinite(d).all() and np.isfinite(ke).all()
+              and np.isfinite(t).all() and (ke >= 0).all())
+    except (ValueError, TypeError):  # ragged or non-numeric: found field by field below
+        ok = False
+    if not ok:
+        for k, pr in enumerate(primaries):
+            _check(k, pr)
+    return pos, d, ke, t
+
+
 def _primary_rows(primaries: list[Primary], species: list[tuple[float, float]]) -> np.ndarray:
     P = np.zeros((max(len(primaries), 1) * 4 + 64, NCOL))
+    k_all = len(primaries)
+    if k_all == 0:
+        return P
+    pos, d, ke, t = _primary_arrays(primaries)
+    norm = np.linalg.norm(d, axis=1)
+    d = np.where(norm[:, None] > 0, d / np.where(norm > 0, norm, 1.0)[:, None],
+                 np.array([0.0, 0.0, 1.0]))
+    rows = P[:k_all]
     for k, pr in enumerate(primaries):
-        _check(k, pr)
         mass, charge, kind, sp, sem = pdg_props(int(pr.pdg))
         if kind == KIND_NONE and pr.pdg not in (12, -12, 14, -14, 16, -16):
             m, q = _extra_properties(int(pr.pdg))
@@ -170,20 +197,20 @@ def _primary_rows(primaries: list[Primary], species: list[tuple[float, float]]) 
                 mass, charge, kind, sp = m, q, KIND_HEAVY, species.index(key)
             else:
                 mass = m
-        d = np.asarray(pr.direction, dtype=np.float64)
-        norm = np.linalg.norm(d)
-        d = d / norm if norm > 0 else np.array([0.0, 0.0, 1.0])
-        row = P[k]
-        row[PDG], row[PARENT], row[ANCESTOR], row[PRIMARY] = pr.pdg, -1, k, k
-        row[PROC] = 0
-        row[SEMANTIC] = sem
-        row[[SX, SY, SZ]] = pr.position
-        row[ST] = pr.time
-        row[[EX, EY, EZ]] = pr.position
-        row[ET] = pr.time
-        row[[DX, DY, DZ]] = d
-        row[T0] = float(pr.kinetic_energy)
+        row = rows[k]
+        row[PDG], row[SEMANTIC] = pr.pdg, sem
         row[MASS], row[CHARGE], row[KIND], row[SPECIES] = mass, charge, kind, sp
+    idx = np.arange(k_all)
+    rows[:, PARENT] = -1
+    rows[:, ANCESTOR] = idx
+    rows[:, PRIMARY] = idx
+    rows[:, PROC] = 0
+    rows[:, [SX, SY, SZ]] = pos
+    rows[:, ST] = t
+    rows[:, [EX, EY, EZ]] = pos
+    rows[:, ET] = t
+    rows[:, [DX, DY, DZ]] = d
+    rows[:, T0] = ke
     return P
 
 
@@ -223,28 +250,28 @@ def transport(primaries: list[Primary], detector: Detector, rng: np.random.Gener
     cascade) left in the active volumes.
     """
     P, D = transport_arrays(primaries, detector, rng, config)
-    particles: list[Particle] = []
     T = P[:, T0]
     m = P[:, MASS]
     pabs = np.sqrt(np.maximum(T * (T + 2 * m), 0.0))
+    # columns as Python numbers (tolist): the same values, without a numpy scalar per field
     mom = (pabs[:, None] * P[:, [DX, DY, DZ]]).tolist()
+    start = P[:, [SX, SY, SZ, ST]].tolist()
+    end = P[:, [EX, EY, EZ, ET]].tolist()
+    ints = P[:, [PDG, PARENT, ANCESTOR, PRIMARY, PROC, SEMANTIC]].astype(np.int64).tolist()
     e_init = (T + m).tolist()
+    e_dep = P[:, EDEP].tolist()
     origins = [Origin(pr.origin) for pr in primaries]
-    # rows as Python floats (tolist): the same numbers, without a numpy scalar per field
-    for k, row in enumerate(P.tolist()):
-        j = int(row[PRIMARY])
+    particles: list[Particle] = []
+    for k, (pdg, parent, ancestor, j, proc, sem) in enumerate(ints):
         prim = primaries[j]
-        process = PROCESS_NAMES[int(row[PROC])]
-        if int(row[PARENT]) < 0:
+        process = PROCESS_NAMES[proc]
+        if parent < 0:
             process = prim.process or process
-        sem = int(row[SEMANTIC])
         particles.append(Particle(
-            id=k, pdg=int(row[PDG]), origin=origins[j],
-            parent_id=int(row[PARENT]), ancestor_id=int(row[ANCESTOR]),
-            energy_init=e_init[k], energy_deposit=row[EDEP], momentum=tuple(mom[k]),
-            start=(row[SX], row[SY], row[SZ], row[ST]), end=(row[EX], row[EY], row[EZ], row[ET]),
-            process=process, semantic=sem if sem >= 0 else NO_LABEL,
-            interaction_id=prim.interaction_id))
+            id=k, pdg=pdg, origin=origins[j], parent_id=parent, ancestor_id=ancestor,
+            energy_init=e_init[k], energy_deposit=e_dep[k], momentum=tuple(mom[k]),
+            start=tuple(start[k]), end=tuple(end[k]), process=process,
+            semantic=sem if sem >= 0 else NO_LABEL, interaction_id=prim.interaction_id))
     deposits = Deposits(D[:, 0], D[:, 1], D[:, 2], D[:, 3], D[:, 4], D[:, 5],
                         D[:, 6].astype(np.int64))
     return particles, deposits

@@ -52,7 +52,7 @@ def run_all(out_dir: Path, *, seed: int = 12345, quick: bool = False,
         lambda: events.check_sparsessnet_occupancy(seed, n=max(20 // scale, 4),
                                                    crop_events=max(1000 // scale, 100)),
         lambda: events.check_labels(seed, n=max(10 // scale, 2)),
-        lambda: reference_files.check_reference_files(fig_dir, seed, n=10 if quick else 60),
+        lambda: reference_files.check_reference_files(fig_dir, seed, n=20 if quick else 60),
     ]
     results: list[Check] = []
     for step in steps:

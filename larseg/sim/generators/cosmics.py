@@ -27,6 +27,7 @@ from ...labels import Origin
 from ..records import GeneratedEvent, Primary
 from .flux import (ADMIXTURE_FRACTIONS, VERTICAL_MUON_INTENSITY_M2_S_SR, sample_admixture_energy,
                    sample_muon_charge, sample_muon_energy)
+from .in_time import reaches_image
 from .kinematics import mass, to_primaries
 
 THETA_MAX_DEG = 88.0
@@ -186,6 +187,9 @@ class CosmicGenerator:
     vertical_intensity: float = VERTICAL_MUON_INTENSITY_M2_S_SR
     admixture: bool = True
     theta_max_deg: float = THETA_MAX_DEG
+    # drop the rays whose charge cannot reach the image (generators/in_time.py): the image is
+    # the same, the truth holds only the cosmics that can show in it
+    in_time_only: bool = True
     name: str = "cosmics"
 
     def mean_thrown(self, detector: Detector) -> float:
@@ -206,7 +210,8 @@ class CosmicGenerator:
         pdg = sample_muon_charge(rng, k)
         ke = sample_muon_energy(rng, cos_t) - mass(13)
         t = rng.uniform(*window, k)
-        out = to_primaries(pdg, entry, d, ke, t, Origin.COSMIC)
+        keep = self._in_time(detector, entry, d, t, pdg)
+        out = to_primaries(pdg[keep], entry[keep], d[keep], ke[keep], t[keep], Origin.COSMIC)
         if self.admixture:
             for code, frac in ADMIXTURE_FRACTIONS.items():
                 e2, d2, _ = sample_crossing_rays(detector, rng, mean_thrown=thrown * frac,
@@ -218,9 +223,21 @@ class CosmicGenerator:
                 if code == 11:  # e+ and e- in equal numbers (sea-level EM component)
                     codes = np.where(rng.uniform(0.0, 1.0, m) < 0.5, 11, -11)
                 ke2 = sample_admixture_energy(rng, code, m)
-                out += to_primaries(codes, e2, d2, ke2, rng.uniform(*window, m), Origin.COSMIC)
+                t2 = rng.uniform(*window, m)
+                keep = self._in_time(detector, e2, d2, t2, codes)
+                out += to_primaries(codes[keep], e2[keep], d2[keep], ke2[keep], t2[keep],
+                                    Origin.COSMIC)
         out.sort(key=lambda p: p.time)
         return out
+
+    def _in_time(self, detector: Detector, entry: np.ndarray, d: np.ndarray, t: np.ndarray,
+                 pdg: np.ndarray) -> np.ndarray:
+        """Rays to keep: all, or (``in_time_only``) the neutral ones and those whose charge
+        can reach the image."""
+        keep = np.ones(len(t), dtype=bool)
+        if self.in_time_only and len(t):
+            keep = reaches_image(detector, entry, d, t) | (np.asarray(pdg) == 2112)
+        return keep
 
     def generate(self, detector: Detector, rng: np.random.Generator) -> GeneratedEvent:
         return GeneratedEvent(primaries=self.primaries(detector, rng), interactions=[])
