@@ -129,7 +129,8 @@ class DensePath:
         from ..data import RandomCrop
 
         return RandomCrop(self.cfg.data.crop, min_pixels=1,
-                          focus_fraction=self.cfg.data.crop_focus)
+                          focus_fraction=self.cfg.data.crop_focus,
+                          shared=not self.cfg.data.crop_per_plane)
 
     def dataset(self, path: str, key: str, training: bool):
         from ..data import DenseDataset
@@ -238,7 +239,8 @@ class SparsePath(DensePath):
         steps = [AdcMask(cfg.model.adc_min, cfg.model.adc_max)]
         if training:
             steps.append(RandomCrop(cfg.data.crop, min_pixels=1,
-                                    focus_fraction=cfg.data.crop_focus))
+                                    focus_fraction=cfg.data.crop_focus,
+                                    shared=not cfg.data.crop_per_plane))
         return self._dataset(SparseDataset, path, key, training, steps)
 
     @staticmethod

@@ -40,6 +40,13 @@ class DataConfig:
     # fraction of the training crops centred on a neutrino pixel (target cosmic): larseg's
     # choice, not the paper's (it trained on whole images, where every image holds the neutrino)
     crop_focus: float = 0.0
+    # one crop window for every plane (the planes of one event meet at the cosmic tagger's
+    # deepest level, at the same drift time), or one per plane, each centred on that plane's own
+    # activity (SparseSSNet: one network per plane, no data shared, note 1091; SSNet's path
+    # always cuts per plane). A shared window is centred on one plane's pixel, and the same wire
+    # numbers on the other planes look elsewhere: 22 % of MicroBooNE bomb plane crops then hold
+    # fewer than 50 pixels (measured: benchmarks/crop_occupancy.py)
+    crop_per_plane: bool = False
     batch_size: int = 1
     seed: int = 0
     cache: bool = True                     # keep the pooled events in memory after one read
