@@ -88,7 +88,7 @@ def instance_records(det: dict, img, min_adc: float) -> list[InstanceRecord]:
     mask's pixels with ADC >= ``min_adc``, sorted by larcv voxel id, with their cells' mask
     probabilities."""
     from ..io.convert import voxel_ids
-    from ..models.detection.roi_heads import mask_cell  # the cell paste_masks reads a pixel from
+    from ..models.detection.roi_inference import mask_cell  # the cell paste_masks reads a pixel from
 
     _, order = voxel_ids(img)                        # the pixels in larcv's voxel order
     order = order[img.values[order] >= min_adc]
