@@ -41,6 +41,7 @@ from .identity import IDENTITY_ATTR, check_identity, partial_path
 from .staging import ProductGroup
 from .rows import _id_extents, _sorted_cluster_voxels, _sorted_voxels
 from .products import Cluster2D, Image2D, Sparse2D, metas_to_rows
+from .recovery import cut_back_to_committed
 
 
 def _fill_voxels(rows: np.ndarray, ids: list[np.ndarray], values: list[np.ndarray]) -> None:
@@ -179,47 +180,11 @@ class Larcv3Writer:
 
     def _recover(self, h5: h5py.File) -> None:
         """Cut every product back to the events whose event_id row exists."""
-        ev = f"{S.EVENTS_GROUP}/{S.EVENT_ID_DATASET}"
-        if ev not in h5:
-            raise FileFormatError(f"file {self.partial}: no {ev} dataset; cannot resume")
-        n = h5[ev].shape[0]
-        data = h5.require_group(S.DATA_GROUP)
-        for name in list(data.keys()):
-            parsed = S.parse_group_name(name)
-            if parsed is None:
-                continue
-            ptype, producer = parsed
-            g = data[name]
-            missing = [d for d in S.DATASETS[ptype] if d not in g and d != "images"]
-            if missing:
-                raise FileFormatError(f"file {self.partial}: group {name} lacks {missing}")
-            if g["extents"].shape[0] < n:
-                raise FileFormatError(f"file {self.partial}, {ptype} '{producer}': "
-                                      f"{g['extents'].shape[0]} entries for {n} events; "
-                                      "cannot resume")
-            keep = {"extents": n}
-            for table, target in S.CHAINS[ptype]:
-                k = keep[table]
-                if target not in g:
-                    continue
-                if k == 0:
-                    keep[target] = 0
-                else:
-                    last = g[table][k - 1]
-                    keep[target] = int(last["first"]) + int(last["N"])
-            for table, parent in S.PARALLEL[ptype]:
-                keep[table] = keep[parent]
-            for table, k in keep.items():
-                d = g[table]
-                if d.shape[0] < k:
-                    raise FileFormatError(f"file {self.partial}, {ptype} '{producer}': {table} "
-                                          f"has {d.shape[0]} rows, events need {k}")
-                if d.shape[0] > k:
-                    self.dropped_rows += d.shape[0] - k
-                    d.resize((k,))
+        n, dropped, groups = cut_back_to_committed(h5, self.partial)
+        self.dropped_rows += dropped
+        for ptype, producer in groups:
             self._groups[(ptype, producer)] = ProductGroup(h5, ptype, producer, create=False)
         self.recovered_events = n
-        h5.flush()
 
     @property
     def _event_ds(self) -> h5py.Dataset:
