@@ -308,7 +308,7 @@ def test_shipped_configs_fit_together():
     fields = ("filters", "depth", "blocks_per_level", "stem_kernel")
     assert [getattr(pid.model, f) for f in fields] == [getattr(ssnet.model, f) for f in fields]
     assert ssnet.model.init_from == "runs/pid_cnn/model.safetensors"
-    assert ssnet.data.target == "ssnet" and ssnet.loss.scheme == "inverse_frequency_active"
+    assert ssnet.data.target == "ssnet" and ssnet.loss.scheme == "inverse_frequency_features"
     assert ssnet.model.adc_threshold == 10.0  # MicroBooNE's noise floor, as SparseSSNet's mask
     assert ssnet.data.crop == (512, 512) and ssnet.data.downsample == 1  # the talk's crops
     assert pid.data.target == "species" and pid.data.train.startswith("single_particle:")
