@@ -47,7 +47,8 @@ fill 2 % of level 0's grid, 20 % of level 2's, 51 % of level 3's, 74 % of level 
 level 5's, so the coarse levels cost what they cost in the dense network;
 ``benchmarks/bench_sparse_cosmic_tagger.py`` measures the time.
 
-Inference (``inference="fused"``, the default, used in eval mode without autograd): the layers
+Inference (``inference="fused"``, the default, used in eval mode without autograd;
+:mod:`larseg.models.sparse.fused_tagger`): the layers
 run through :mod:`larseg.models.sparse.fused` instead of the backend's modules: each
 convolution with its BatchNorm folded in; on the fine levels one gather of the neighbours'
 features and one matrix product, with the reference backend's neighbour maps (lookup tables)
@@ -78,15 +79,11 @@ from .sparse import (BackendName, BatchNormAct, SparseBatchNorm, SparseLinear, S
                      cat_features, densify, get_backend)
 from .sparse import fused
 from .sparse.blocks import SparseResidualBlock
-from .sparse.reference import strided_map, submanifold_rows
+from .sparse.fused_tagger import DOWN_KERNEL, DOWN_STRIDE, FusedTaggerInference
 
 nn = torch.nn
 F = torch.nn.functional
 Tensor = torch.Tensor
-
-#: the down step: a 2×2 stride-2 sparse convolution (module docstring)
-DOWN_KERNEL = DOWN_STRIDE = 2
-
 
 @dataclass(frozen=True)
 class SparseCosmicTaggerConfig:
@@ -172,7 +169,7 @@ def _through_dense(block: nn.Module, x: SparseTensor) -> SparseTensor:
     return x.with_features(out.permute(0, 2, 3, 1)[c[:, 0], c[:, 1], c[:, 2]])
 
 
-class SparseCosmicTagger(nn.Module):
+class SparseCosmicTagger(FusedTaggerInference, nn.Module):
     """``forward(planes)``: one :class:`SparseTensor` per plane (``planes`` of them, all with the
     same batch size; features (N_p, 1), the pixel's ADC) -> one (N_p, n_classes) logits tensor
     per plane, on the input's sites in the input's order."""
@@ -256,152 +253,3 @@ class SparseCosmicTagger(nn.Module):
         if self.cfg.head == "table1":
             x = cat_features(x, stem)
         return list(self.head(x).features.split(sizes))
-
-    # --- the fused inference path ---------------------------------------------------------------
-    def fused_forward(self, x: SparseTensor) -> Tensor:
-        """Logits (N, n_classes) of a joined record (:meth:`join`) in the record's dtype,
-        computed in the dtype of an enclosing autocast (bfloat16 under CPU autocast), else in
-        the record's, through :mod:`larseg.models.sparse.fused`: every convolution with its
-        BatchNorm folded in; on the fine levels one gather-matmul per convolution, with the
-        reference backend's neighbour maps built once per level for all planes of all events
-        (whichever backend built the modules); from the first level whose active sites fill
-        ``dense_fill`` of its grid on, masked dense convolutions on the channels-last grid; the
-        deepest block as folded dense convolutions. The same network as the modules'
-        eval-mode forward up to float rounding. No autograd (the folded weights are cached)."""
-        dev = x.features.device.type
-        dtype = (torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev)
-                 else x.features.dtype)
-        with torch.no_grad(), torch.autocast(dev, enabled=False):
-            return self._fused(x, dtype).to(x.features.dtype)
-
-    def _fold(self, name: str, conv: nn.Module, bn, dtype, *, dense: bool = False,
-              inverse: bool = False) -> tuple[Tensor, Tensor]:
-        bias = getattr(conv, "bias", None)
-        if dense:
-            return self._folds.get(f"{name}:dense", [conv.weight, bias, *fused.bn_sources(bn)],
-                                   dtype, lambda: fused.fold_sparse_as_dense(conv.weight, bias,
-                                                                             bn, inverse))
-        return self._folds.get(name, [conv.weight, bias, *fused.bn_sources(bn)], dtype,
-                               lambda: fused.fold_sparse(conv.weight, bias, bn))
-
-    def _sparse_blocks(self, name: str, blocks: nn.Sequential, h: Tensor, rows: Tensor,
-                       dtype, ws: fused.Workspace) -> Tensor:
-        for i, block in enumerate(blocks):
-            y = fused.gather_matmul(h, rows, *self._fold(f"{name}.{i}.conv1", block.conv1,
-                                                         block.norm1.bn, dtype),
-                                    block.norm1.act.negative_slope, ws)
-            y = fused.gather_matmul(y, rows, *self._fold(f"{name}.{i}.conv2", block.conv2,
-                                                         block.norm2, dtype), workspace=ws)
-            h = F.leaky_relu_(y.add_(h), block.act.negative_slope)  # c_in = c_out: no shortcut
-        return h
-
-    def _dense_blocks(self, name: str, blocks: nn.Sequential, z: Tensor, mask: Tensor,
-                      dtype) -> Tensor:
-        for i, block in enumerate(blocks):
-            pad = block.conv1.weight.shape[1] // 2
-            y = fused.masked_conv(z, *self._fold(f"{name}.{i}.conv1", block.conv1,
-                                                 block.norm1.bn, dtype, dense=True),
-                                  mask, padding=pad, slope=block.norm1.act.negative_slope)
-            y = fused.masked_conv(y, *self._fold(f"{name}.{i}.conv2", block.conv2, block.norm2,
-                                                 dtype, dense=True), mask, padding=pad)
-            z = F.leaky_relu_(y.add_(z), block.act.negative_slope)
-        return z
-
-    def _fused(self, x: SparseTensor, dtype) -> Tensor:
-        ws = fused.Workspace()
-        images = x.batch_size
-        stem_conv, stem_norm = self.stem
-        coords, shape = x.coords, x.spatial_shape
-        h = fused.padded(x.features.to(dtype))
-        h = fused.gather_matmul(h, submanifold_rows(coords, shape, stem_conv.weight.shape[1]),
-                                *self._fold("stem", stem_conv, stem_norm.bn, dtype),
-                                stem_norm.act.negative_slope, ws)
-        stem = h
-        # per level: ("sparse", skip, rows, map, coords) or ("dense", skip, mask, coords)
-        levels: list[tuple] = []
-        z = mask = None  # the dense grid and its site mask, once the levels turn dense
-        for k, level in enumerate(self.down):
-            conv, norm = level.down
-            if z is None and len(coords) >= self.cfg.dense_fill * images * shape[0] * shape[1]:
-                z = fused.to_grid(h, coords, shape, images)
-                mask = fused.site_mask(coords, shape, images, dtype)
-            if z is not None:  # coarser levels are at least as full: dense from here on
-                z = self._dense_blocks(f"down{k}", level.blocks, z, mask, dtype)
-                levels.append(("dense", z, mask, coords))
-                mask = F.max_pool2d(mask, DOWN_KERNEL, DOWN_STRIDE)  # the strided conv's sites
-                z = fused.masked_conv(z, *self._fold(f"down{k}.down", conv, norm.bn, dtype,
-                                                     dense=True),
-                                      mask, stride=DOWN_STRIDE, slope=norm.act.negative_slope)
-                continue
-            rows = submanifold_rows(coords, shape, 3)  # one map per level, down and up
-            h = self._sparse_blocks(f"down{k}", level.blocks, h, rows, dtype, ws)
-            m = strided_map(coords, shape, DOWN_KERNEL, DOWN_STRIDE)
-            levels.append(("sparse", h, rows, m, coords))
-            h = fused.gather_matmul(h, m.down, *self._fold(f"down{k}.down", conv, norm.bn, dtype),
-                                    norm.act.negative_slope, ws)
-            coords, shape = m.out_coords, m.out_shape
-        if z is None:
-            z = fused.to_grid(h, coords, shape, images)
-            mask = fused.site_mask(coords, shape, images, dtype)
-        z = self._fused_deepest(z, dtype).mul_(mask)  # read back on the active sites only
-        for k in reversed(range(len(self.up))):
-            level, state = self.up[k], levels[k]
-            conv, norm = level.upsample
-            if state[0] == "dense":
-                _, skip, mask, _ = state
-                z = fused.masked_conv(z, *self._fold(f"up{k}.upsample", conv, norm.bn, dtype,
-                                                     dense=True, inverse=True),
-                                      mask, stride=DOWN_STRIDE, inverse=True,
-                                      slope=norm.act.negative_slope).add_(skip)
-                z = self._dense_blocks(f"up{k}", level.blocks, z, mask, dtype)
-                continue
-            _, skip, rows, m, _ = state
-            if z is not None:  # the first sparse level on the way up: the grid's sites
-                h, z = fused.from_grid(z, m.out_coords), None
-            h = fused.gather_matmul(h, m.up, *self._fold(f"up{k}.upsample", conv, norm.bn, dtype),
-                                    norm.act.negative_slope, ws).add_(skip)
-            h = self._sparse_blocks(f"up{k}", level.blocks, h, rows, dtype, ws)
-        if z is not None:  # dense down to level 0
-            h = fused.from_grid(z, x.coords)
-        if self.cfg.head == "table1":
-            h = torch.cat([h, stem], dim=1)
-            linear, bn = self.head
-        else:
-            linear, bn = self.head, None
-        return fused.linear(h, *self._fold("head", linear, bn, dtype))[:-1]
-
-    def _fused_deepest(self, z: Tensor, dtype) -> Tensor:
-        """The deepest block on the (P·B, C, h, w) channels-last grid (zeros off the sites)."""
-        block = self.deepest
-        if not isinstance(block, DeepestBlock):  # a replaced block (tests): run it as it is
-            return block(z.contiguous()).to(dtype).contiguous(memory_format=torch.channels_last)
-        p = block.planes  # planes joined per grid (1 with connect_planes off)
-        images, channels, hh, ww = z.shape
-        e = images // p
-        # memory (E, P, h, w, C) -> (E, h, w, P·C): the channels-last (E, P·C, h, w) grid
-        joined = z.permute(0, 2, 3, 1).reshape(e, p, hh, ww, channels).permute(0, 2, 3, 1, 4)
-        y = self._fused_dense_block(block, joined.reshape(e, hh, ww, p * channels)
-                                    .permute(0, 3, 1, 2), dtype)
-        split = y.permute(0, 2, 3, 1).reshape(e, hh, ww, p, channels).permute(0, 3, 1, 2, 4)
-        return split.reshape(images, hh, ww, channels).permute(0, 3, 1, 2)
-
-    def _dense_fold(self, name: str, conv: nn.Conv2d, bn, dtype) -> tuple[Tensor, Tensor]:
-        return self._folds.get(name, [conv.weight, conv.bias, *fused.bn_sources(bn)], dtype,
-                               lambda: fused.fold_dense(conv, bn))
-
-    def _fused_dense_block(self, block: DeepestBlock, z: Tensor, dtype) -> Tensor:
-        def conv_bn_act(name: str, seq: nn.Sequential, z: Tensor) -> Tensor:
-            conv, bn, act = seq
-            return F.leaky_relu_(F.conv2d(z, *self._dense_fold(name, conv, bn, dtype)),
-                                 act.negative_slope)
-
-        z = conv_bn_act("deepest.squeeze", block.squeeze, z)
-        for i, res in enumerate(block.blocks):
-            pad = res.conv1.padding
-            y = F.leaky_relu_(F.conv2d(z, *self._dense_fold(f"deepest.{i}.conv1", res.conv1,
-                                                             res.bn1, dtype), padding=pad),
-                              res.act.negative_slope)
-            y = F.conv2d(y, *self._dense_fold(f"deepest.{i}.conv2", res.conv2, res.bn2, dtype),
-                         padding=res.conv2.padding)
-            z = F.leaky_relu_(y.add_(z), res.act.negative_slope)
-        return conv_bn_act("deepest.expand", block.expand, z)
