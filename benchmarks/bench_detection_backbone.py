@@ -5,7 +5,7 @@ as a 1008 × 3456 ADC image (rows = ticks, columns = wires). Each backbone of
 :mod:`larseg.models.detection.backbones` (default config, or ``--widths`` / ``--blocks``) runs in
 its own process on ``--threads`` threads, in eval mode under ``torch.inference_mode``: the dense
 ResNet, then the sparse one on each of ``--backends``, built from the dense one with
-:func:`~larseg.models.detection.backbones.transfer_dense_weights` (seed 0, so every process has
+:func:`~larseg.models.detection.transfer.transfer_dense_weights` (seed 0, so every process has
 the same weights; the time does not depend on them). Each gets the raw image: the timed pass
 includes the ADC threshold (10 ADC) and, for the sparse backbone, making the sparse input and
 densifying the stride-16 output, as the paper's Table II does. One warm-up pass, then

@@ -13,8 +13,8 @@ import torch
 from larseg.errors import LarsegError
 from larseg.models.detection.backbones import (ResNetBackbone, ResNetBackboneConfig,
                                                SparseResNetBackbone, build_backbone,
-                                               padded_shape, sparse_input, threshold_adc,
-                                               transfer_dense_weights)
+                                               padded_shape, sparse_input, threshold_adc)
+from larseg.models.detection.transfer import transfer_dense_weights
 from larseg.models.sparse import SparseTensor, spconv_available
 
 nn = torch.nn

@@ -169,7 +169,7 @@ def class_counts(dataset, items: int | None = None) -> np.ndarray:
 def init_backbone_from(model, cfg) -> dict:
     """The paper's transfer (Sec. II.B): the backbone of the dense sMask-RCNN run whose weights
     ``cfg.model.init_from`` names (its ``model.safetensors``, or shipped weights' name) copied
-    into ``model``'s sparse backbone (:func:`~larseg.models.detection.backbones.
+    into ``model``'s sparse backbone (:func:`~larseg.models.detection.transfer.
     transfer_dense_weights`: every tensor, convolutions permuted to the sparse layout). The
     dense network is built from the config stored beside its weights and loaded with the sha256
     and architecture checks; the RPN and ROI heads keep their initialisation, as in the paper,
@@ -178,7 +178,7 @@ def init_backbone_from(model, cfg) -> dict:
     tensors copied)."""
     from ..data._torch import torch
     from ..models import build
-    from ..models.detection.backbones import transfer_dense_weights
+    from ..models.detection.transfer import transfer_dense_weights
     from ..weights import resolve_weights
     from ..weights.loading import config_of, load_checked, sha256_of
 

@@ -11,7 +11,8 @@ torchvision is not a dependency (its compiled ops do not load beside the CPU tor
 - :mod:`.matcher`: IoU matcher and the balanced positive/negative sampler.
 - :mod:`.rpn`: the region proposal network: head, proposal selection and its loss.
 - :mod:`.roi_heads`: box and mask heads, their losses, post-processing, mask pasting.
-- :mod:`.backbones`: dense and sparse ResNet backbones, the dense-to-sparse weight transfer.
+- :mod:`.backbones`: dense and sparse ResNet backbones; :mod:`.transfer`: the dense-to-sparse
+  weight transfer.
 - :mod:`.mask_rcnn`: ``MaskRCNN(backbone, rpn, roi_heads)`` and its config (``mask_rcnn``).
 
 Boxes are ``(x1, y1, x2, y2)`` floats in pixels, x along the image width (columns), y along its

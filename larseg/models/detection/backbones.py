@@ -1,5 +1,6 @@
-"""sMask-RCNN's backbones: a ResNet for one-channel wire-plane images, dense and sparse, and the
-transfer of a trained dense backbone's weights into the sparse one (``../shared/papers/`` 003,
+"""sMask-RCNN's backbones: a ResNet for one-channel wire-plane images, dense and sparse, and (in
+:mod:`~larseg.models.detection.transfer`) the transfer of a trained dense backbone's weights
+into the sparse one (``../shared/papers/`` 003,
 Sec. II.B: "We maintain the same ResNet structure ... and change out the convolutions with sparse
 and submanifold convolutions", then "loaded them into the Sparse version of ResNet").
 
@@ -56,7 +57,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -292,7 +293,8 @@ class SparseResNetBackbone(_ResNet):
     set, no threshold applied) -> the same ordered dict of dense maps as
     :class:`ResNetBackbone`, zero at every cell whose image block has no active site (before
     the FPN, which is dense). Parameter names and shapes equal the dense backbone's, except the
-    convolution weights' layout, (C_out, kh, kw, C_in) here: :func:`transfer_dense_weights`."""
+    convolution weights' layout, (C_out, kh, kw, C_in) here:
+    :func:`~larseg.models.detection.transfer.transfer_dense_weights`."""
 
     def __init__(self, cfg: ResNetBackboneConfig = ResNetBackboneConfig()) -> None:
         backend = get_backend(cfg.backend)
@@ -304,6 +306,8 @@ class SparseResNetBackbone(_ResNet):
                    ) -> SparseResNetBackbone:
         """A sparse backbone with ``dense``'s config (and ``backend`` if given) and weights."""
         cfg = dense.cfg if backend is None else dataclasses.replace(dense.cfg, backend=backend)
+        from .transfer import transfer_dense_weights  # it builds on this module
+
         sparse = cls(dataclasses.replace(cfg, sparse=True))
         transfer_dense_weights(sparse, dense)
         return sparse
@@ -336,68 +340,6 @@ def build_backbone(cfg: ResNetBackboneConfig = ResNetBackboneConfig()) -> _ResNe
     return SparseResNetBackbone(cfg) if cfg.sparse else ResNetBackbone(cfg)
 
 
-# --- the paper's transfer of dense weights into the sparse backbone ---------------------------
-@dataclass(frozen=True)
-class TransferReport:
-    """What :func:`transfer_dense_weights` did, by sparse state-dict key."""
-
-    copied: tuple[str, ...]       # filled from the dense tensor of the same name
-    reshaped: tuple[str, ...]     # of those: convolution weights, (O, I, kh, kw) -> (O, kh, kw, I)
-    missing: tuple[str, ...]      # sparse keys with no dense tensor (left as they were)
-    unexpected: tuple[str, ...]   # dense keys the sparse backbone has no place for
-    mismatched: tuple[str, ...]   # same name, shapes that do not correspond (left as they were)
-
-    @property
-    def complete(self) -> bool:
-        return not (self.missing or self.unexpected or self.mismatched)
-
-
-def _sparse_conv_weights(sparse: nn.Module) -> set[str]:
-    """Keys of the sparse convolutions' weights (the backend's layout); the dense convolutions
-    a sparse backbone holds (its FPN) keep torch's."""
-    return {f"{name}.weight" if name else "weight" for name, m in sparse.named_modules()
-            if not isinstance(m, nn.Conv2d) and isinstance(getattr(m, "weight", None), Tensor)
-            and m.weight.ndim == 4}
-
-
-@torch.no_grad()
-def transfer_dense_weights(sparse: SparseResNetBackbone,
-                           dense: nn.Module | Mapping[str, Tensor], *,
-                           strict: bool = True) -> TransferReport:
-    """Load a dense backbone (or its state dict) into ``sparse``: every tensor whose name the
-    sparse backbone also has, BatchNorm statistics included; sparse convolution weights are
-    permuted from torch's (C_out, C_in, kh, kw) to the backend's (C_out, kh, kw, C_in). With
-    ``strict`` (default) anything that does not correspond raises :class:`LarsegError` and
-    nothing is loaded; otherwise the tensors that do correspond are loaded and the report says
-    which did not."""
-    source = dense.state_dict() if isinstance(dense, nn.Module) else dict(dense)
-    target = sparse.state_dict()
-    permute = _sparse_conv_weights(sparse)
-    new, copied, reshaped, mismatched = {}, [], [], []
-    for key, t in source.items():
-        if key not in target:
-            continue
-        if key in permute and t.ndim == 4:
-            t = t.permute(0, 2, 3, 1)
-        if t.shape != target[key].shape:
-            mismatched.append(key)
-            continue
-        new[key] = t.to(target[key].dtype).contiguous()
-        copied.append(key)
-        if key in permute:
-            reshaped.append(key)
-    report = TransferReport(tuple(copied), tuple(reshaped),
-                            tuple(k for k in target if k not in source),
-                            tuple(k for k in source if k not in target), tuple(mismatched))
-    if strict and not report.complete:
-        raise LarsegError(f"dense -> sparse backbone transfer: {len(report.missing)} missing "
-                          f"{list(report.missing[:3])}, {len(report.unexpected)} unexpected "
-                          f"{list(report.unexpected[:3])}, {len(report.mismatched)} of other "
-                          f"shape {list(report.mismatched[:3])}")
-    sparse.load_state_dict({**target, **new})
-    return report
-
-
 __all__ = ["BasicBlock", "ConvNormAct", "LightFPN", "ResNetBackbone", "ResNetBackboneConfig",
-           "SparseResNetBackbone", "Stage", "TransferReport", "build_backbone", "padded_shape",
-           "sparse_input", "threshold_adc", "transfer_dense_weights"]
+           "SparseResNetBackbone", "Stage", "build_backbone", "padded_shape", "sparse_input",
+           "threshold_adc"]
