@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..errors import JobInterrupted, LarsegError
 from ..interrupt import StopRequest, graceful_stop
-from .events import EventWriter, PreparedEvent
+from .event_writer import EventWriter, PreparedEvent
 from .identity import finished_job_events, partial_path
 from .producers import ProducerNames
 

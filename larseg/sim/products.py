@@ -20,7 +20,7 @@ from numba import njit
 
 from ..event import Event, PlaneImage
 from ..io.convert import instance_from_charge, larcv_meta, plane_products
-from ..io.events import PreparedEvent
+from ..io.event_writer import PreparedEvent
 from ..io.particles import interactions_to_rows, particles_to_rows
 from ..io.producers import ProducerNames
 from ..io.products import Cluster2D, Sparse2D
