@@ -30,12 +30,14 @@ RULES = ("uniform", "shared", "per plane", "vertex")
 
 @dataclass
 class CropStats:
-    """Kept fraction of each plane crop per rule, and the pixels per class and plane (3, 5)
-    summed over the crops of the training rule (``per plane``)."""
+    """Kept fraction of each plane crop per rule, the pixels per class and plane (3, 5)
+    summed over the crops of the training rule (``per plane``), and the kept fraction of the
+    whole plane images."""
 
     fractions: dict[str, np.ndarray]
     classes: np.ndarray
     crops: int
+    whole: float
 
 
 def _count(pa: PlaneArrays, r0: int, c0: int) -> int:
@@ -70,12 +72,14 @@ def measure(n_events: int, seed: int) -> CropStats:
     rng = np.random.default_rng(seed)
     kept: dict[str, list[int]] = {rule: [] for rule in RULES}
     classes = np.zeros((3, 5))
+    whole: list[float] = []
     for i in range(n_events):
         event = simulate_event(job, i)
         sample = mask(Sample.from_event(event))
         x, y, z, t = event.interactions[0].vertex
         _, rows, cols, _ = detector.project([x], [y], [z], [t])
         for k, pa in enumerate(sample.planes):
+            whole.append(len(pa.values) / (pa.shape[0] * pa.shape[1]))
             kept["uniform"].append(_uniform(pa, rng))
             kept["vertex"].append(_centred(pa, rows[0], cols[k][0]))
         kept["shared"] += [len(pa.values) for pa in shared(sample, rng).planes]
@@ -83,4 +87,4 @@ def measure(n_events: int, seed: int) -> CropStats:
             kept["per plane"].append(len(pa.values))
             classes[k] += np.bincount(pa.semantic[pa.semantic >= 0], minlength=5)[:5]
     fractions = {rule: np.array(n) / CROP ** 2 for rule, n in kept.items()}
-    return CropStats(fractions, classes, crops=len(kept["per plane"]))
+    return CropStats(fractions, classes, crops=len(kept["per plane"]), whole=float(np.mean(whole)))

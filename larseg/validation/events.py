@@ -125,7 +125,6 @@ def check_sparsessnet_occupancy(seed: int, n: int = 20, crop_events: int = 1000)
     bomb (:mod:`larseg.validation.bomb_crops`), with Fig. 4's pixel counts per class."""
     lo, hi = MASK_BAND
     window = _mask_fraction(SimulationJob("microboone", "cosmics+neutrino", seed=seed), n)
-    whole_bomb = _mask_fraction(SimulationJob("microboone", "bomb", seed=seed), n)
     stats = bomb_crops.measure(crop_events, seed)  # Michel: ~1 pixel per crop on average
     means = {rule: 100 * float(f.mean()) for rule, f in stats.fractions.items()}
     low, high = min(means.values()), max(means.values())
@@ -136,7 +135,7 @@ def check_sparsessnet_occupancy(seed: int, n: int = 20, crop_events: int = 1000)
         "note does not say where its crops sit); " + ", ".join(
             f"{rule} {v:.2f} %" for rule, v in means.items())
         + f" over {stats.crops} plane crops of {crop_events} events (bomb 85 % / low-E 15 %); "
-        f"a whole bomb image keeps {100 * whole_bomb:.2f} % (5-10 muons against a window's ~25)"]
+        f"a whole bomb image keeps {100 * stats.whole:.2f} % (5-10 muons against a window's ~25)"]
     # Fig. 4: pixels per class over the note's test sample, scaled from the training rule's crops
     per_test = stats.classes / stats.crops * 3 * NOTE_TEST_IMAGES
     names = ("HIP", "MIP", "shower", "delta", "Michel")
