@@ -87,7 +87,7 @@ def test_deferred_signals_deliver_after_the_block():
     reached_end = False
     with pytest.raises(KeyboardInterrupt):
         with deferred_signals():
-            os.kill(os.getpid(), signal.SIGINT)
+            signal.raise_signal(signal.SIGINT)  # to this thread: no wait on another thread
             time.sleep(0.05)
             reached_end = True
     assert reached_end
@@ -97,9 +97,9 @@ def test_graceful_stop_records_signals_and_restores_handlers():
     before = signal.getsignal(signal.SIGTERM)
     with graceful_stop() as stop:
         assert not stop
-        os.kill(os.getpid(), signal.SIGTERM)
+        signal.raise_signal(signal.SIGTERM)
         time.sleep(0.05)
-        os.kill(os.getpid(), signal.SIGINT)
+        signal.raise_signal(signal.SIGINT)
         time.sleep(0.05)
         assert stop and stop.signum == signal.SIGTERM and stop.count == 2
         assert stop.exit_code == 143 and stop.name == "SIGTERM"
