@@ -21,13 +21,17 @@ from larseg.sim.recombination import recombination
 from larseg.sim.records import Deposits
 from larseg.sim.response import line_deposits
 
-UBOONE = get_detector("microboone")
 SBND = get_detector("sbnd")
 MUON = Particle(id=0, pdg=13, origin=Origin.COSMIC, semantic=int(SemanticLabel.MIP))
 
 
 def _replace(det, **readout_changes):
     return dataclasses.replace(det, readout=dataclasses.replace(det.readout, **readout_changes))
+
+
+# The readout's signal shapes are checked below MicroBooNE's 10 ADC zero suppression, which
+# would cut their tails (the preset's own threshold: test_microboone_files_keep_pixels_from_10_adc).
+UBOONE = _replace(get_detector("microboone"), storage_threshold_adc=0.5)
 
 
 def _expected_adc_per_cm(det, plane: int, x: float, dedx: float = 2.1) -> float:
@@ -60,7 +64,8 @@ def test_cdf_table_matches_erf():
 def test_charge_scale_mip_perpendicular_to_y_wires():
     """A MIP along z at fixed drift: ADC per Y wire = 0.3 cm x 2.1 MeV/cm / W x R x e^-t/τ x gain,
     and its pixels follow the Gaussian of σ² = σ_L² + time resolution² over row bins."""
-    det = noiseless(UBOONE)
+    # no zero suppression: the 10 ADC of MicroBooNE's files would cut the rows' tails
+    det = noiseless(_replace(UBOONE, storage_threshold_adc=0.0))
     x = 120.0
     deps = line_deposits((x, 10.0, 400.0), (x, 10.0, 460.0))
     y = readout(deps, [MUON], det, np.random.default_rng(0))[2].dense()
@@ -359,3 +364,39 @@ def test_row_major_order():
     order = row_major_order(flat, 50, 70)
     np.testing.assert_array_equal(flat[order], np.sort(flat))
     np.testing.assert_array_equal(order, np.argsort(flat, kind="stable"))
+
+
+def test_microboone_files_keep_pixels_from_10_adc():
+    """MicroBooNE's zero suppression is its processed images' 10 ADC noise floor."""
+    from larseg.sim.simulate import SimulationJob, simulate_event
+
+    ev = simulate_event(SimulationJob("microboone", "cosmics", seed=8), 0)
+    values = np.concatenate([img.values for img in ev.planes])
+    assert values.size > 10_000 and values.min() >= 10.0
+
+
+def test_labels_can_take_the_charge_as_it_arrives_at_the_wires():
+    """``label_time_resolution_px`` = 0 (SBND): the same charge, labels only where the diffused
+    ionisation arrives (LArSoft's SimChannel footprint), the pulse's flanks left unlabelled."""
+    assert SBND.readout.label_time_resolution_px == (0.0, 0.0, 0.0)  # the SBND preset's
+    det = noiseless(_replace(SBND, storage_threshold_adc=0.5, label_time_resolution_px=None))
+    arrival = _replace(det, label_time_resolution_px=(0.0, 0.0, 0.0))
+    # ~10 cm from TPC 0's anode (σ_L ≈ 0.1 row, far below the pulse's 0.45), in a row's centre
+    x = -190.0
+    row = float(drift_charge(line_deposits((x, 10.0, 100.0), (x, 10.0, 101.0)), det).rows[0])
+    x -= (row - round(row)) * det.tick_pitch
+    deps = line_deposits((x, 10.0, 100.0), (x, 10.0, 160.0))
+    a = readout(deps, [MUON], det, np.random.default_rng(0))[2]
+    b = readout(deps, [MUON], arrival, np.random.default_rng(0))[2]
+    np.testing.assert_array_equal(a.coords, b.coords)
+    np.testing.assert_array_equal(a.values, b.values)  # the charge is the same
+    la, lb = a.instance >= 0, b.instance >= 0
+    assert lb.sum() > 100 and not (lb & ~la).any()    # fewer labelled voxels, none new
+    rows_a = np.unique(a.coords[la, 0]).size
+    rows_b = np.unique(b.coords[lb, 0]).size
+    assert rows_a == 3 and rows_b == 1                 # the pulse's ±1 row is the flanks'
+    assert (b.cosmic[~lb] == CosmicLabel.BACKGROUND).all() and (b.semantic[~lb] == -1).all()
+    # the labelled voxels still carry all the true charge (it is concentrated, not lost)
+    assert b.particle_charge.charge.sum() == pytest.approx(b.values.sum(), rel=0.01)
+    assert b.particle_charge.charge.sum() == pytest.approx(a.particle_charge.charge.sum(),
+                                                            rel=0.01)

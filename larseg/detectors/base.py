@@ -111,6 +111,15 @@ class ReadoutModel:
     # Outside ROIs, noise shows where it exceeds this (ADC); None: NOISE_ROI_SIGMA × noise_adc,
     # an ROI finder's threshold. SBND's files keep all noise above the 5 ADC zero suppression.
     noise_floor_adc: tuple[float, ...] | None = None
+    # Time σ (pixels) of the footprint that carries the labels; None: time_resolution_px (labels
+    # wherever the processed charge is). 0: the charge as it arrives at the wires, as the
+    # labels that LArSoft derives from SimChannels, which know no pulse shape.
+    label_time_resolution_px: tuple[float, ...] | None = None
+
+    def label_time_resolution(self, plane: int) -> float:
+        if self.label_time_resolution_px is None:
+            return float(self.time_resolution_px[plane])
+        return float(self.label_time_resolution_px[plane])
 
     @property
     def pixel_us(self) -> float:

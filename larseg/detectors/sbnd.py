@@ -53,8 +53,10 @@ def sbnd() -> Detector:
         # larseg/validation/reference_files.py). Processed-image gain per plane, fitted to the
         # median ADC of cosmic-labelled voxels: ≈ 41–43 on U and V, ≈ 51 on Y, together with the
         # deconvolved pulse width (time_resolution_px) fitted to the cosmic voxel counts and
-        # the 90th percentiles (a wider pulse makes more, fainter voxels per track).
-        adc_per_electron=(1.66 / 280.0, 1.66 / 280.0, 1.45 / 250.0),
+        # the 90th percentiles (a wider pulse makes more, fainter voxels per track). The median
+        # is taken, as in the file, over the voxels of the labels' footprint
+        # (label_time_resolution_px below), which leaves the faint flanks out.
+        adc_per_electron=(1.445 / 280.0, 1.445 / 280.0, 1.29 / 250.0),
         # Residual noise: the file's background voxels (13–15 k per induction plane, median
         # ≈ 5.5 ADC; 0.5–2.4 k on Y) are the tail above the 5 ADC zero suppression of Gaussian
         # noise present everywhere, σ ≈ 1.95 ADC on U/V (Q(5/1.95) ≈ 0.5 % of the pixels) and
@@ -65,13 +67,20 @@ def sbnd() -> Detector:
         dead_wire_fraction=(0.01, 0.01, 0.01),
         noisy_wire_fraction=0.01,
         # Outside signal regions the noise tail shows wherever it passes the zero suppression,
-        # with the occupancy of that tail (see noise_adc above).
-        noise_occupancy=(5.5e-3, 5.5e-3, 4.0e-4),
+        # with the occupancy of that tail, Q(5 / 1.95) = 0.52 % (see noise_adc above); on Y the
+        # fitted 0.04 %. The file's other background voxels are the tracks' unlabelled flanks
+        # (see label_time_resolution_px below).
+        noise_occupancy=(5.2e-3, 5.2e-3, 4.0e-4),
         saturation_adc=2000.0,
         # Zero suppression of CosmicTagger's files: every stored voxel has ADC ≥ 5.0.
         storage_threshold_adc=5.0,
         time_resolution_px=(0.45, 0.45, 0.4),
         noise_floor_adc=(5.0, 5.0, 5.0),
+        # The file's labels come from LArSoft's SimChannels (via larcv's cluster2d), which hold
+        # the ionisation as it arrives at each wire and tick, diffused but without the pulse
+        # width of the deconvolved signal: voxels of the signal's flanks outside that footprint
+        # are background there (8-12 % of the track voxels ≥ 5 ADC here).
+        label_time_resolution_px=(0.0, 0.0, 0.0),
     )
     return Detector(
         name="sbnd", tpcs=tpcs, planes=planes, image_wires=IMAGE_WIRES, image_rows=IMAGE_ROWS,

@@ -129,16 +129,23 @@ def map_slot(dense_map, pix, total, f, n):
 
 
 @njit(cache=True)
-def _accumulate_chunk(start, row, sig_long, time_res, col, sig_col, electrons, gain, particle, tpc,
-                      band_lo, band_hi, col_lo, col_hi, n_cols, dense_map, table, pix, total,
-                      last, slot, t_pix, t_part, t_q, n_pix, n_trip):
+def _accumulate_chunk(start, row, sig_long, time_res, label_time_res, col, sig_col, electrons,
+                      gain, particle, tpc, band_lo, band_hi, col_lo, col_hi, n_cols, dense_map,
+                      table, pix, total, last, slot, t_pix, t_part, t_q, n_pix, n_trip):
     """Inner loop of :func:`accumulate_plane` from deposit ``start`` until the arrays are full.
+
+    The truth triplets take the charge as it arrives at the wires, spread in time by
+    ``label_time_res`` instead of ``time_res`` when the two differ (see accumulate_plane).
 
     Arrays are never reallocated here (reassigning arrays inside the hot loop makes numba
     reference-count them at every access, ~20× slower); returns (next deposit, n_pix, n_trip).
     """
     wr = np.empty(2 * MAX_HALF_WIDTH + 1)
     wc = np.empty(2 * MAX_HALF_WIDTH + 1)
+    wl = np.empty(2 * MAX_HALF_WIDTH + 1)        # label footprint's row weights
+    own_labels = label_time_res != time_res
+    dl2 = label_time_res * label_time_res - time_res * time_res
+    per_deposit = 2 * _MAX_CELLS if own_labels else _MAX_CELLS  # new pixels one deposit can add
     cell_w = np.empty(_MAX_CELLS)                 # the cells a deposit writes: weight ...
     cell_f = np.empty(_MAX_CELLS, dtype=np.int64)  # ... and flat pixel, in stencil order
     # buffers may differ in length (they are grown separately): stay within the shortest
@@ -148,7 +155,7 @@ def _accumulate_chunk(start, row, sig_long, time_res, col, sig_col, electrons, g
     tr2 = time_res * time_res
     i = start
     while i < n:
-        if n_pix + _MAX_CELLS > cap or n_trip + _MAX_CELLS > tcap:
+        if n_pix + per_deposit > cap or n_trip + _MAX_CELLS > tcap:
             return i, n_pix, n_trip
         t = tpc[i]
         if t < 0 or not electrons[i] > 0.0:
@@ -216,6 +223,43 @@ def _accumulate_chunk(start, row, sig_long, time_res, col, sig_col, electrons, g
                         cell_f[m] = rr * n_cols + cc
                         m += 1
         scale = sq / s
+        if own_labels:
+            # charge first, then the label footprint's triplets on the same compact pixels
+            for c in range(m):
+                k, n_pix, new = map_slot(dense_map, pix, total, cell_f[c], n_pix)
+                if new:
+                    last[k] = -1
+                total[k] += cell_w[c] * scale
+            var_r = srr / sq - mr * mr + dl2
+            fl, nl = _bin_weights(r0 + mr, math.sqrt(max(var_r, 0.0)), table, wl)
+            s = 0.0
+            m = 0
+            for a in range(nl):
+                rr = fl + a
+                row_in = lo <= rr < hi
+                for b in range(nc):
+                    w = wl[a] * wc[b]
+                    if w >= CELL_EPS:
+                        s += w
+                        cc = fc + b
+                        if row_in and col_lo <= cc < col_hi:
+                            cell_w[m] = w
+                            cell_f[m] = rr * n_cols + cc
+                            m += 1
+            scale = sq / s
+            for c in range(m):
+                val = cell_w[c] * scale
+                k, n_pix, new = map_slot(dense_map, pix, total, cell_f[c], n_pix)
+                if new or last[k] != p:  # this particle's first charge in the pixel
+                    last[k] = p
+                    slot[k] = n_trip
+                    t_pix[n_trip] = k
+                    t_part[n_trip] = p
+                    t_q[n_trip] = val
+                    n_trip += 1
+                else:
+                    t_q[slot[k]] += val
+            continue
         for c in range(m):
             val = cell_w[c] * scale
             f = cell_f[c]
@@ -288,7 +332,7 @@ class Workspace:
 
 def accumulate_plane(row, sig_long, time_res, col, sig_col, electrons, gain, particle, tpc,
                      band_lo, band_hi, col_lo, col_hi, n_cols, dense_map,
-                     ws: Workspace) -> tuple[int, int]:
+                     ws: Workspace, label_time_res: float | None = None) -> tuple[int, int]:
     """Spread deposits over one plane's pixels.
 
     ``row``/``col``: continuous pixel coordinates (pixel n covers [n - 0.5, n + 0.5));
@@ -302,9 +346,17 @@ def accumulate_plane(row, sig_long, time_res, col, sig_col, electrons, gain, par
     Fills workspace buffers ``pix`` (flat index of each compact pixel), ``total`` (its charge) and
     the truth triplets ``t_pix``/``t_part``/``t_q`` (compact pixel, particle, charge; one per pixel
     and particle). Returns (n_pix, n_trip).
+
+    The triplets, from which the labels come, spread each deposit in time by ``label_time_res``
+    (default: ``time_res``, the same footprint as the charge). 0 gives the charge as it arrives
+    at the wires, diffused but not widened by the deconvolved pulse: what LArSoft's SimChannels
+    record, and so the footprint of labels made from them (a pixel with charge outside it is
+    background).
     """
     n = row.shape[0]
-    cap = max(2 * n, 4 * _MAX_CELLS)
+    label_res = time_res if label_time_res is None else label_time_res
+    # a separate label footprint can touch pixels the charge does not: room for both
+    cap = max((2 if label_res == time_res else 3) * n, 4 * _MAX_CELLS)
     i, n_pix, n_trip = 0, 0, 0
     while True:
         bufs = [ws.get(name, cap, dt, keep=n_pix) for name, dt in
@@ -313,7 +365,8 @@ def accumulate_plane(row, sig_long, time_res, col, sig_col, electrons, gain, par
         tbufs = [ws.get(name, cap, dt, keep=n_trip) for name, dt in
                  (("t_pix", np.int64), ("t_part", np.int64), ("t_q", np.float64))]
         i, n_pix, n_trip = _accumulate_chunk(
-            i, row, sig_long, float(time_res), col, sig_col, electrons, float(gain), particle,
+            i, row, sig_long, float(time_res), float(label_res), col, sig_col, electrons,
+            float(gain), particle,
             tpc, band_lo, band_hi, col_lo, col_hi, n_cols, dense_map, CDF_TABLE, *bufs, *tbufs,
             n_pix, n_trip)
         if i >= n:

@@ -102,7 +102,7 @@ def _assemble(n_acc, pix, total, value, in_roi, noise_pix, noise_val, n_trip, t_
             continue
         lab = -1
         cos = _BACKGROUND
-        if total[k] >= label_threshold:
+        if nu_q[k] + cos_q[k] >= label_threshold:  # the truth charge (triplets) decides
             lab = best[k]
             if nu_q[k] >= origin_threshold:
                 cos = _NEUTRINO
@@ -196,7 +196,7 @@ def assemble_plane(ws, n_acc: int, n_trip: int, noise_pix: np.ndarray, noise_val
     Reads the workspace's compact pixels (``pix``, ``total``, ``value``, ``in_roi``; ``n_acc``)
     and truth triplets (``t_pix``, ``t_part``, ``t_q``; ``n_trip``). A compact pixel is written
     if it is in an ROI and its value ≥ ``storage_threshold``; a noise-only pixel if its value is.
-    Values are capped at ``saturation``. A written pixel with true charge ≥ ``label_threshold``
+    Values are capped at ``saturation``. A written pixel whose triplets sum to ≥ ``label_threshold``
     is labelled: instance = the particle with most charge, semantic = its class, cosmic =
     NEUTRINO if neutrino-origin particles put ≥ ``origin_threshold`` there (summed over them),
     else COSMIC if cosmics did, else the main particle's origin; its triplets become the

@@ -23,7 +23,10 @@ class, ``cosmic`` = NEUTRINO if neutrino/bomb particles put ≥ ``ORIGIN_THRESHO
 (summed; neutrino precedence, SBND paper section 5), else COSMIC if cosmics did, else the origin
 of the main particle. ``particle_charge`` lists every particle's charge in the labelled pixels (so it
 sums, per pixel, to the true charge). Unlabelled pixels (noise, sub-threshold tails) have cosmic
-BACKGROUND, semantic and instance -1.
+BACKGROUND, semantic and instance -1. The truth charge has the footprint of the processed charge,
+or, where the readout sets ``label_time_resolution_px`` (SBND: 0), the footprint of the charge as
+it arrives at the wires, as labels made from LArSoft's SimChannels have it: the flanks that only
+the deconvolved pulse reaches are then charge without a label.
 
 Zero suppression: only pixels with value ≥ ``storage_threshold_adc`` are written, inside and
 outside ROIs — negative residual noise inside ROIs is dropped. The written images are thus
@@ -180,7 +183,8 @@ def _readout_plane(plane: int, particle: np.ndarray, d: DriftedCharge, sem: np.n
         n_acc, n_trip = accumulate_plane(
             d.rows, d.sigma_long_px, ro.time_resolution_px[plane], d.cols[plane],
             d.sigma_trans_px, d.electrons, ro.adc_per_electron[plane], particle, d.tpc,
-            band_lo, band_hi, wp.image_offset, wp.image_offset + wp.n_wires, n_cols, dmap, ws)
+            band_lo, band_hi, wp.image_offset, wp.image_offset + wp.n_wires, n_cols, dmap, ws,
+            label_time_res=ro.label_time_resolution(plane))
         clock("accumulate")
         coh = coherent_table(n_rows, status, ro.coherent_noise_adc[plane], rng)
         n_pix = roi_values(n_acc, dmap, n_cols, row_tpc, status, coh, ws, rng)
