@@ -1,3 +1,3 @@
 """larseg: deep-learning segmentation of LArTPC wire-plane images (MicroBooNE, SBND, DUNE)."""
 
-__version__ = "0.1.1"
+__version__ = "0.1.2"

@@ -19,11 +19,20 @@ PLANE = 2  # the collection plane
 
 @pytest.fixture(scope="module")
 def nu_file(tmp_path_factory):
+    import dataclasses
+
+    from larseg.detectors import get_detector
     from larseg.sim.simulate import SimulationJob, simulate_event
 
+    # kept down to 0.5 ADC: like a user's file with less zero suppression than larseg's 10 ADC
+    # (MicroBooNE's data images are dense), so that the dataset's own 10 ADC threshold has
+    # pixels to remove
+    det = get_detector("microboone")
+    det = dataclasses.replace(det, readout=dataclasses.replace(det.readout,
+                                                               storage_threshold_adc=0.5))
     job = SimulationJob("microboone", "cosmics+neutrino", seed=6)
     path = tmp_path_factory.mktemp("instances") / "cosmics_nu.h5"
-    write_events(path, [simulate_event(job, i) for i in range(3)])
+    write_events(path, [simulate_event(job, i, det) for i in range(3)])
     return path
 
 

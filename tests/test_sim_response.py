@@ -14,7 +14,10 @@ from larseg.sim.readout import noiseless, readout
 from larseg.sim.response import (RESPONSE, deconvolve, electronics_response, field_response,
                                  line_deposits, raw_waveforms, slow_plane_pixels)
 
+# below MicroBooNE's 10 ADC zero suppression, which would cut the pulses' tails
 UBOONE = noiseless(get_detector("microboone"))
+UBOONE = dataclasses.replace(UBOONE, readout=dataclasses.replace(UBOONE.readout,
+                                                                 storage_threshold_adc=0.5))
 MUON = Particle(id=0, pdg=13, origin=Origin.COSMIC, semantic=int(SemanticLabel.MIP))
 TICK = 0.5
 N_TICKS = 6048

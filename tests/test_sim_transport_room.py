@@ -24,9 +24,10 @@ def test_an_event_that_overflows_its_room_is_run_again_identically(monkeypatch):
     P1, D1 = _arrays(primaries, det, state)
     assert len(D1) > 10_000 and (P1[:, T.KIND] == T.KIND_HEAVY).sum() > 10
     # room for 16 deposits and 1 particle: the first muon overflows both, the event is run
-    # again with 8 times the room, ... until it fits
+    # again with 8 times the room, ... until it fits (at least twice: the first muon, stepped
+    # partly outside the readout, makes over 128 deposits and several δ-rays)
     room = [16, 1]
     monkeypatch.setattr(T, "_room", room)
     P2, D2 = _arrays(primaries, det, state)
-    assert room[0] >= 8 ** 3 * 16 and room[1] >= 8 ** 3
+    assert room[0] >= 8 ** 2 * 16 and room[1] >= 8 ** 2
     assert P2.tobytes() == P1.tobytes() and D2.tobytes() == D1.tobytes()

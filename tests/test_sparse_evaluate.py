@@ -127,7 +127,9 @@ def test_predict_writes_every_input_voxel_and_agrees_with_evaluate(run, evaluate
             np.testing.assert_array_equal(cls[k].ids, adc[k].ids)  # exactly the input's voxels
             inside = (adc[k].values >= LOW) & (adc[k].values <= HIGH)
             s = np.stack([sc[k].values for sc in scores])
-            assert inside.sum() > 1000 and (~inside).sum() > 100
+            # outside: only voxels above 300 ADC, if any (larseg's files keep nothing below
+            # 10; a file that does is the next test's)
+            assert inside.sum() > 1000 and (adc[k].values[~inside] > HIGH).all()
             np.testing.assert_array_equal(cls[k].values[~inside], -1)  # outside the mask
             np.testing.assert_array_equal(s[:, ~inside], 0.0)
             np.testing.assert_allclose(s[:, inside].sum(axis=0), 1.0, atol=1e-5)
@@ -250,3 +252,31 @@ def test_bf16_inference_is_recorded_and_close_to_fp32(run, evaluated, simulated_
                               str(simulated_files["microboone"]), "-o", str(ev),
                               "--precision", "fp8"])
     assert bad.exit_code != 0 and "eval.precision must be one of" in str(bad.exception)
+
+
+def test_predict_leaves_voxels_below_10_adc_of_other_files_unclassified(run, tmp_path):
+    """A file kept down to 0.5 ADC (less zero suppression than larseg's own, as a user's may
+    be): its voxels below the mask get class -1 and no scores."""
+    import dataclasses
+
+    from larseg.detectors import get_detector
+    from larseg.io import Larcv3Reader, write_events
+    from larseg.sim.simulate import SimulationJob, simulate_event
+    from larseg.train.predict import predict
+
+    cfg, out = run
+    det = get_detector("microboone")
+    det = dataclasses.replace(det, readout=dataclasses.replace(det.readout,
+                                                               storage_threshold_adc=0.5))
+    src, pred = tmp_path / "unsuppressed.h5", tmp_path / "pred.h5"
+    write_events(src, [simulate_event(SimulationJob("microboone", "bomb", seed=12), 0, det)])
+    assert predict(cfg, out / "model.safetensors", src, pred) == 1
+    r = Larcv3Reader(pred)
+    cls, adc = r.read_sparse2d("pred_semantic", 0), r.read_sparse2d("wire", 0)
+    score = r.read_sparse2d("pred_semantic_score_MIP", 0)
+    for k in range(3):
+        below = adc[k].values < LOW
+        assert below.sum() > 100 and (~below).sum() > 100
+        np.testing.assert_array_equal(cls[k].values[below], -1)
+        np.testing.assert_array_equal(score[k].values[below], 0.0)
+        assert (cls[k].values[~below & (adc[k].values <= HIGH)] >= 0).all()

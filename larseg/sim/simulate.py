@@ -73,13 +73,14 @@ class SimulationJob:
             [self.seed, index, zlib.crc32(self.detector.encode())]))
 
 
-def simulate_event(job: SimulationJob, index: int) -> Event:
-    """Simulate event ``index`` of a job (deterministic in (job.seed, index, job.options))."""
+def simulate_event(job: SimulationJob, index: int, detector: Detector | None = None) -> Event:
+    """Simulate event ``index`` of a job (deterministic in (job.seed, index, job.options)).
+    ``detector``: a variant of the job's detector (e.g. another readout) instead of its preset."""
     from .generators import get_generator
     from .readout import readout
     from .transport import transport
 
-    detector: Detector = get_detector(job.detector)
+    detector = detector or get_detector(job.detector)
     rng = job.rng(index)
     generated = get_generator(job.generator, **dict(job.options)).generate(detector, rng)
     particles, deposits = transport(generated.primaries, detector, rng)

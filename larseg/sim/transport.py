@@ -52,13 +52,17 @@ class TransportConfig:
     e_max_step: float = 0.15
     e_range_frac: float = 0.2
     e_min_step: float = 0.02
+    # where nothing the track leaves can reach the image (tracks.py, "Outside the readout"):
+    out_max_step: float = 0.6       # heavy-particle step limit there
+    out_delta_max: float = 10.0     # δ-rays up to this energy deposit where they start there
     max_particles: int = 200_000    # safety limit on the particle table
 
     def params(self) -> np.ndarray:
         p = np.array([self.max_step, self.range_frac, self.min_step, self.delta_cut,
                       float(self.fluctuations), float(self.delta_rays), float(self.mcs),
                       float(self.hadronic), float(self.decays), self.brems_cut, self.e_cut,
-                      self.gamma_cut, self.e_max_step, self.e_range_frac, self.e_min_step])
+                      self.gamma_cut, self.e_max_step, self.e_range_frac, self.e_min_step,
+                      self.out_max_step, self.out_delta_max])
         assert p.size == N_PARAMS
         return p
 
@@ -111,7 +115,7 @@ _room = [DEPOSIT_ROOM, PARTICLE_ROOM]  # grown for later events of this process 
 
 @njit(cache=True)
 def _run(P, n, htab, hinv, hmeta, etab, einv, emeta, gtab, btab, lfwd, linv, prm, boxes, bb,
-         seed, max_particles, deposit_room, particle_room):
+         window, seed, max_particles, deposit_room, particle_room):
     """Transport rows 0 … n - 1 and all they create; returns (particles, deposits, whether a
     heavy particle overflowed the room it was given)."""
     np.random.seed(seed)
@@ -124,7 +128,7 @@ def _run(P, n, htab, hinv, hmeta, etab, einv, emeta, gtab, btab, lfwd, linv, prm
             D = grow(D, nd + deposit_room)
             P = grow(P, n + particle_room)
             P, n, D, nd = transport_heavy(P, n, D, nd, i, htab, hinv, hmeta, lfwd, linv, prm,
-                                          boxes, bb)
+                                          boxes, bb, window)
             if n > P.shape[0] or nd > D.shape[0]:
                 return P[:0], D[:0], True
         elif kind == KIND_EM:
@@ -222,6 +226,28 @@ def detector_boxes(detector: Detector) -> tuple[np.ndarray, np.ndarray]:
     return boxes, np.array([x0, x1, y0, y1, z0, z1], dtype=np.float64)
 
 
+#: Time margin (image pixels) on each side of the readout window within which charge still
+#: counts as visible: the deconvolved pulse and diffusion spread it over a few rows.
+WINDOW_MARGIN_PX = 10
+
+
+def readout_window(detector: Detector) -> np.ndarray:
+    """Per TPC: x_lo, x_hi, x_anode, first and last arrival time (µs) the image shows (with
+    ``WINDOW_MARGIN_PX`` rows of margin), 1 / drift velocity (µs/cm); what the heavy-particle
+    kernel reads to know where a track's charge cannot reach the image."""
+    ro = detector.readout
+    margin = WINDOW_MARGIN_PX * ro.pixel_us
+    rows = []
+    for t in detector.tpcs:
+        if t.n_rows > 0:
+            lo = ro.window_start_us - margin
+            hi = ro.window_start_us + t.n_rows * ro.pixel_us + margin
+        else:  # no window given: everything counts as visible
+            lo, hi = -np.inf, np.inf
+        rows.append([*t.x_range, t.x_anode, lo, hi, 1.0 / detector.drift_velocity_cm_us])
+    return np.array(rows, dtype=np.float64).reshape(-1, 6)
+
+
 def transport_arrays(primaries: list[Primary], detector: Detector, rng: np.random.Generator,
                      config: TransportConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The kernel's raw output: particle table (n, NCOL) and deposits (m, 7)."""
@@ -235,7 +261,8 @@ def transport_arrays(primaries: list[Primary], detector: Detector, rng: np.rando
     while True:  # the kernel seeds numba's generator itself: a second run is the same event
         particles, deposits, overflow = _run(
             P.copy(), len(primaries), htab, hinv, hmeta, etab, einv, emeta, gtab, btab, lf,
-            linv, config.params(), boxes, bb, seed, int(config.max_particles), *_room)
+            linv, config.params(), boxes, bb, readout_window(detector), seed,
+            int(config.max_particles), *_room)
         if not overflow:
             return particles, deposits
         _room[:] = [8 * r for r in _room]
