@@ -128,6 +128,45 @@ def map_slot(dense_map, pix, total, f, n):
     return n, n + 1, True
 
 
+@njit(cache=True, inline="always")
+def _stencil(wr, fr, nr, wc, fc, nc, lo, hi, col_lo, col_hi, n_cols, cell_w, cell_f):
+    """The cells of a deposit's stencil (row weights ``wr`` from row ``fr``, column weights
+    ``wc`` from column ``fc``): returns the normalisation (every cell above CELL_EPS, in or
+    out of the image) and the number of cells to write, inside the rows [lo, hi) and the
+    columns [col_lo, col_hi), filled into ``cell_w`` / ``cell_f`` (weight, flat pixel)."""
+    s = 0.0
+    m = 0
+    for a in range(nr):
+        rr = fr + a
+        row_in = lo <= rr < hi
+        for b in range(nc):
+            w = wr[a] * wc[b]
+            if w >= CELL_EPS:
+                s += w
+                cc = fc + b
+                if row_in and col_lo <= cc < col_hi:
+                    cell_w[m] = w
+                    cell_f[m] = rr * n_cols + cc
+                    m += 1
+    return s, m
+
+
+@njit(cache=True, inline="always")
+def _add_truth(k, p, val, last, slot, t_pix, t_part, t_q, n_trip):
+    """Add charge ``val`` of particle ``p`` to compact pixel ``k``'s truth: a new triplet for
+    the particle's first charge there (``last[k]`` is the pixel's latest particle), else to
+    its triplet. Returns the new number of triplets."""
+    if last[k] != p:
+        last[k] = p
+        slot[k] = n_trip
+        t_pix[n_trip] = k
+        t_part[n_trip] = p
+        t_q[n_trip] = val
+        return n_trip + 1
+    t_q[slot[k]] += val
+    return n_trip
+
+
 @njit(cache=True)
 def _accumulate_chunk(start, row, sig_long, time_res, label_time_res, col, sig_col, electrons,
                       gain, particle, tpc, band_lo, band_hi, col_lo, col_hi, n_cols, dense_map,
@@ -208,20 +247,7 @@ def _accumulate_chunk(start, row, sig_long, time_res, label_time_res, col, sig_c
         fc, nc = _bin_weights(c0 + mc, math.sqrt(max(scc / sq - mc * mc, 0.0)), table, wc)
         # one pass over the stencil: the normalisation (every cell above CELL_EPS, in or out
         # of the image) and the list of cells to write (inside the band and the wires)
-        s = 0.0
-        m = 0
-        for a in range(nr):
-            rr = fr + a
-            row_in = lo <= rr < hi
-            for b in range(nc):
-                w = wr[a] * wc[b]
-                if w >= CELL_EPS:
-                    s += w
-                    cc = fc + b
-                    if row_in and col_lo <= cc < col_hi:
-                        cell_w[m] = w
-                        cell_f[m] = rr * n_cols + cc
-                        m += 1
+        s, m = _stencil(wr, fr, nr, wc, fc, nc, lo, hi, col_lo, col_hi, n_cols, cell_w, cell_f)
         scale = sq / s
         if own_labels:
             # charge first, then the label footprint's triplets on the same compact pixels
@@ -232,33 +258,15 @@ def _accumulate_chunk(start, row, sig_long, time_res, label_time_res, col, sig_c
                 total[k] += cell_w[c] * scale
             var_r = srr / sq - mr * mr + dl2
             fl, nl = _bin_weights(r0 + mr, math.sqrt(max(var_r, 0.0)), table, wl)
-            s = 0.0
-            m = 0
-            for a in range(nl):
-                rr = fl + a
-                row_in = lo <= rr < hi
-                for b in range(nc):
-                    w = wl[a] * wc[b]
-                    if w >= CELL_EPS:
-                        s += w
-                        cc = fc + b
-                        if row_in and col_lo <= cc < col_hi:
-                            cell_w[m] = w
-                            cell_f[m] = rr * n_cols + cc
-                            m += 1
+            s, m = _stencil(wl, fl, nl, wc, fc, nc, lo, hi, col_lo, col_hi, n_cols, cell_w,
+                            cell_f)
             scale = sq / s
             for c in range(m):
-                val = cell_w[c] * scale
                 k, n_pix, new = map_slot(dense_map, pix, total, cell_f[c], n_pix)
-                if new or last[k] != p:  # this particle's first charge in the pixel
-                    last[k] = p
-                    slot[k] = n_trip
-                    t_pix[n_trip] = k
-                    t_part[n_trip] = p
-                    t_q[n_trip] = val
-                    n_trip += 1
-                else:
-                    t_q[slot[k]] += val
+                if new:
+                    last[k] = -1
+                n_trip = _add_truth(k, p, cell_w[c] * scale, last, slot, t_pix, t_part, t_q,
+                                    n_trip)
             continue
         for c in range(m):
             val = cell_w[c] * scale
@@ -269,24 +277,11 @@ def _accumulate_chunk(start, row, sig_long, time_res, label_time_res, col, sig_c
                 dense_map[f] = k
                 pix[k] = f
                 total[k] = val
-                last[k] = p
-                slot[k] = n_trip
-                t_pix[n_trip] = k
-                t_part[n_trip] = p
-                t_q[n_trip] = val
-                n_trip += 1
+                last[k] = -1
                 n_pix += 1
             else:
                 total[k] += val
-                if last[k] != p:  # this particle's first charge in the pixel
-                    last[k] = p
-                    slot[k] = n_trip
-                    t_pix[n_trip] = k
-                    t_part[n_trip] = p
-                    t_q[n_trip] = val
-                    n_trip += 1
-                else:
-                    t_q[slot[k]] += val
+            n_trip = _add_truth(k, p, val, last, slot, t_pix, t_part, t_q, n_trip)
     return n, n_pix, n_trip
 
 
