@@ -286,3 +286,29 @@ def test_inactive_background_fixes_the_logits_of_pixels_without_charge():
     assert float(ce[x == 0].max()) < 1e-7
     ce[x == 0].sum().backward()
     assert all(p.grad is None or torch.count_nonzero(p.grad) == 0 for p in masked.parameters())
+
+
+def test_init_from_fine_tunes_from_the_whole_network(tmp_path):
+    """``model.init_from`` for the cosmic tagger: every tensor from weights of the same network
+    (e.g. trained on an earlier calibration), checked by hash; another shape is one error."""
+    from larseg.train import trainer
+    from larseg.train.config import load_config
+    from larseg.weights.loading import save_weights, sha256_of
+
+    torch.manual_seed(3)
+    source = CosmicTagger(SMALL)
+    path = save_weights(tmp_path / "a.safetensors", source, SMALL)
+    cfg = load_config(None, trainer.TrainingConfig,
+                      ["model.name=cosmic_tagger", "model.filters=2", "model.deep_filters=8",
+                       f"model.init_from={path}"])
+    torch.manual_seed(4)
+    model = CosmicTagger(replace(SMALL, init_from=str(path)))
+    assert not all(torch.equal(a, b) for a, b in zip(model.state_dict().values(),
+                                                     source.state_dict().values()))
+    record = trainer.init_from(model, cfg)
+    assert record["sha256"] == sha256_of(path) and record["tensors"] == len(source.state_dict())
+    for (k, a), b in zip(model.state_dict().items(), source.state_dict().values()):
+        assert torch.equal(a, b), k
+    wider = replace(cfg, model=replace(cfg.model, filters=4))
+    with pytest.raises(LarsegError, match="model.init_from: .*another architecture"):
+        trainer.init_from(CosmicTagger(replace(SMALL, filters=4)), wider)

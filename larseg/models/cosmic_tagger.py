@@ -67,6 +67,9 @@ class CosmicTaggerConfig:
     # mild weights over all pixels, the empty 98 % otherwise pull it into the all-background
     # solution (docs/results.md)
     inactive_background: bool = False
+    # fine-tuning: start from these weights of the same network (a run's model.safetensors or
+    # shipped weights' name) instead of a fresh initialisation; empty: from scratch
+    init_from: str = ""
 
 
 #: the background logit of a pixel without charge (the others 0): softmax 1 - 4e-9

@@ -110,7 +110,8 @@ INIT_RECORD = "init_from.json"
 def init_from(model, cfg: TrainingConfig) -> dict | None:
     """Transfer learning (talk on PRD 99, 092001, slide "Transfer learning"): copy the encoder
     of the PID CNN in ``cfg.model.init_from`` into ``model``'s (SSNet); for sMask-RCNN, a dense
-    run's backbone into the sparse one (:func:`larseg.train.detection_path.init_backbone_from`). The PID CNN is built
+    run's backbone into the sparse one (:func:`larseg.train.detection_path.init_backbone_from`);
+    for the cosmic tagger, the whole network (fine-tuning, :func:`_init_whole`). The PID CNN is built
     with SSNet's encoder fields and the file loaded into it with the sha256 (when a JSON is
     beside it) and architecture checks of :func:`larseg.weights.loading.load_checked`, so a
     file of another shape is one line naming the first tensor that differs. The global torch
@@ -128,6 +129,8 @@ def init_from(model, cfg: TrainingConfig) -> dict | None:
         from .detection_path import init_backbone_from
 
         return init_backbone_from(model, cfg)
+    if getattr(cfg.model, "name", "") == "cosmic_tagger":  # fine-tuning: the whole network
+        return _init_whole(model, spec)
     m = cfg.model
     try:
         path = resolve_weights(spec)
@@ -141,6 +144,23 @@ def init_from(model, cfg: TrainingConfig) -> dict | None:
         raise LarsegError(f"model.init_from: {e} (it must be a PID CNN run's weights with "
                           "SSNet's filters, depth, blocks_per_level and stem_kernel)") from None
     return {"path": str(spec), "file": str(path), "sha256": sha256_of(path), "tensors": n}
+
+
+def _init_whole(model, spec: str) -> dict:
+    """Fine-tuning: every tensor of ``model`` from weights of the same architecture (a run's
+    ``model.safetensors`` or shipped weights' name), e.g. a network trained on an earlier
+    calibration of the simulator, trained on from there."""
+    from ..weights import resolve_weights
+    from ..weights.loading import load_checked, sha256_of
+
+    try:
+        path = resolve_weights(spec)
+        load_checked(model, path)
+    except LarsegError as e:
+        raise LarsegError(f"model.init_from: {e} (it must be weights of this same "
+                          "network: the config's model section)") from None
+    return {"path": str(spec), "file": str(path), "sha256": sha256_of(path),
+            "tensors": len(model.state_dict())}
 
 
 def train(cfg: TrainingConfig, run: str | Path, *, resume: bool = False,
