@@ -177,6 +177,11 @@ class Detector:
         return self.tpc_index(x, y, z) >= 0
 
     # ---------------------------------------------------------- projection
+    def readout_span_us(self, tpc: TPC) -> tuple[float, float]:
+        """Arrival times (µs) at ``tpc``'s anode that its image rows show: its readout window."""
+        ro = self.readout
+        return ro.window_start_us, ro.window_start_us + tpc.n_rows * ro.pixel_us
+
     def drift_distance(self, x: np.ndarray, tpc: np.ndarray) -> np.ndarray:
         anode = np.array([t.x_anode for t in self.tpcs])[np.clip(tpc, 0, None)]
         return np.abs(np.asarray(x) - anode)

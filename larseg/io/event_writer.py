@@ -18,13 +18,16 @@ from .particles import interactions_to_rows, particles_to_rows
 from .producers import ProducerNames, producers_for_detector
 
 
-def event_products(event: Event, names: ProducerNames) -> tuple[dict, dict, dict, int]:
-    """(sparse2d, cluster2d, particle) products of an event, and its instance mismatches."""
+def event_products(event: Event, names: ProducerNames,
+                   per_plane=plane_products) -> tuple[dict, dict, dict, int]:
+    """(sparse2d, cluster2d, particle) products of an event, and its instance mismatches;
+    ``per_plane`` converts one plane (:func:`larseg.io.convert.plane_products`, or a faster
+    function that gives the same products)."""
     tag = event.tag
     adc, cos, sem, cl = [], [], [], []
     mismatch = 0
     for img in event.planes:
-        a, c, s, k, m = plane_products(img, tag)
+        a, c, s, k, m = per_plane(img, tag)
         adc.append(a)
         mismatch += m
         for lst, item in ((cos, c), (sem, s), (cl, k)):
@@ -58,10 +61,12 @@ class PreparedEvent:
     instance_mismatch: int
 
 
-def prepare_event(event: Event, producers: ProducerNames) -> PreparedEvent:
-    """Validate an event and convert it to products (the CPU-heavy half of writing it)."""
+def prepare_event(event: Event, producers: ProducerNames,
+                  per_plane=plane_products) -> PreparedEvent:
+    """Validate an event and convert it to products (the CPU-heavy half of writing it);
+    ``per_plane`` as in :func:`event_products`."""
     event.validate()
-    sparse, clusters, particles, mismatch = event_products(event, producers)
+    sparse, clusters, particles, mismatch = event_products(event, producers, per_plane)
     return PreparedEvent(event.run, event.subrun, event.event, event.tag, sparse, clusters,
                          particles, mismatch)
 

@@ -20,8 +20,7 @@ from numba import njit
 
 from ..event import Event, PlaneImage
 from ..io.convert import instance_from_charge, larcv_meta, plane_products
-from ..io.event_writer import PreparedEvent
-from ..io.particles import interactions_to_rows, particles_to_rows
+from ..io.event_writer import PreparedEvent, prepare_event
 from ..io.producers import ProducerNames
 from ..io.products import Cluster2D, Sparse2D
 
@@ -140,27 +139,4 @@ def fast_plane_products(img: PlaneImage, event: str = "?"):
 def prepare_simulated(event: Event, names: ProducerNames) -> PreparedEvent:
     """:func:`larseg.io.prepare_event` of a simulated event (validated, the same products),
     with :func:`fast_plane_products` for the planes."""
-    event.validate()
-    tag = event.tag
-    adc, cos, sem, cl = [], [], [], []
-    mismatch = 0
-    for img in event.planes:
-        a, c, s, k, n_bad = fast_plane_products(img, tag)
-        adc.append(a)
-        mismatch += n_bad
-        for lst, item in ((cos, c), (sem, s), (cl, k)):
-            if item is not None:
-                lst.append(item)
-    sparse = {names.adc: adc}
-    if names.cosmic and cos:
-        sparse[names.cosmic] = cos
-    if names.semantic and sem:
-        sparse[names.semantic] = sem
-    clusters = {names.instance: cl} if names.instance and cl else {}
-    particles = {}
-    if names.particles:
-        particles[names.particles] = particles_to_rows(event.particles, tag)
-    if names.interactions:
-        particles[names.interactions] = interactions_to_rows(event.interactions, tag)
-    return PreparedEvent(event.run, event.subrun, event.event, tag, sparse, clusters, particles,
-                         mismatch)
+    return prepare_event(event, names, fast_plane_products)

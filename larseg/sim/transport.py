@@ -234,14 +234,14 @@ WINDOW_MARGIN_PX = 10
 def readout_window(detector: Detector) -> np.ndarray:
     """Per TPC: x_lo, x_hi, x_anode, first and last arrival time (µs) the image shows (with
     ``WINDOW_MARGIN_PX`` rows of margin), 1 / drift velocity (µs/cm); what the heavy-particle
-    kernel reads to know where a track's charge cannot reach the image."""
-    ro = detector.readout
-    margin = WINDOW_MARGIN_PX * ro.pixel_us
+    kernel reads to know where a track's charge cannot reach the image (the per-step twin of
+    the generator's per-ray :func:`larseg.sim.generators.in_time.reaches_image`)."""
+    margin = WINDOW_MARGIN_PX * detector.readout.pixel_us
     rows = []
     for t in detector.tpcs:
         if t.n_rows > 0:
-            lo = ro.window_start_us - margin
-            hi = ro.window_start_us + t.n_rows * ro.pixel_us + margin
+            lo, hi = detector.readout_span_us(t)
+            lo, hi = lo - margin, hi + margin
         else:  # no window given: everything counts as visible
             lo, hi = -np.inf, np.inf
         rows.append([*t.x_range, t.x_anode, lo, hi, 1.0 / detector.drift_velocity_cm_us])

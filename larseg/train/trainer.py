@@ -111,7 +111,8 @@ def init_from(model, cfg: TrainingConfig) -> dict | None:
     """Transfer learning (talk on PRD 99, 092001, slide "Transfer learning"): copy the encoder
     of the PID CNN in ``cfg.model.init_from`` into ``model``'s (SSNet); for sMask-RCNN, a dense
     run's backbone into the sparse one (:func:`larseg.train.detection_path.init_backbone_from`);
-    for the cosmic tagger, the whole network (fine-tuning, :func:`_init_whole`). The PID CNN is built
+    for any other network (the cosmic tagger's), the whole network (fine-tuning,
+    :func:`_init_whole`). The PID CNN is built
     with SSNet's encoder fields and the file loaded into it with the sha256 (when a JSON is
     beside it) and architecture checks of :func:`larseg.weights.loading.load_checked`, so a
     file of another shape is one line naming the first tensor that differs. The global torch
@@ -129,7 +130,7 @@ def init_from(model, cfg: TrainingConfig) -> dict | None:
         from .detection_path import init_backbone_from
 
         return init_backbone_from(model, cfg)
-    if getattr(cfg.model, "name", "") == "cosmic_tagger":  # fine-tuning: the whole network
+    if paths.path_kind(model) != "ssnet":  # fine-tuning: the whole network
         return _init_whole(model, spec)
     m = cfg.model
     try:

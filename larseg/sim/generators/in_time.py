@@ -42,7 +42,6 @@ def reaches_image(detector: Detector, start: np.ndarray, direction: np.ndarray,
     keep = np.zeros(start.shape[0], dtype=bool)
     if start.shape[0] == 0:
         return keep
-    ro = detector.readout
     v = detector.drift_velocity_cm_us
     for tpc in detector.tpcs:
         x_lo, x_hi = sorted((tpc.x_anode, tpc.x_cathode))
@@ -58,7 +57,6 @@ def reaches_image(detector: Detector, start: np.ndarray, direction: np.ndarray,
         d1, d2 = np.abs(near - tpc.x_anode), np.abs(far - tpc.x_anode)
         first = time_us + np.minimum(d1, d2) / v - margin_us
         last = time_us + np.maximum(d1, d2) / v + margin_us
-        window_lo = ro.window_start_us
-        window_hi = ro.window_start_us + tpc.n_rows * ro.pixel_us
+        window_lo, window_hi = detector.readout_span_us(tpc)
         keep |= hit & (last >= window_lo) & (first <= window_hi)
     return keep
