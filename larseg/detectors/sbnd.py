@@ -79,7 +79,8 @@ def sbnd() -> Detector:
         # The file's labels come from LArSoft's SimChannels (via larcv's cluster2d), which hold
         # the ionisation as it arrives at each wire and tick, diffused but without the pulse
         # width of the deconvolved signal: voxels of the signal's flanks outside that footprint
-        # are background there (8-12 % of the track voxels ≥ 5 ADC here).
+        # are background there (9.5 % of the cosmic voxels ≥ 5 ADC on U and V, 4.8 % on Y:
+        # benchmarks/sbnd_label_footprint.py).
         label_time_resolution_px=(0.0, 0.0, 0.0),
     )
     return Detector(
