@@ -97,10 +97,11 @@ def test_bad_shapes_raise_larseg_error():
 
 
 VARIANTS = [dict(skip="concat"), dict(connect_planes=False), dict(upsample="transposed"),
-            dict(residual=False), dict(head="plain")]
+            dict(residual=False), dict(head="plain"), dict(norm="plane"), dict(norm="group")]
 
 
-@pytest.mark.parametrize("variant", VARIANTS, ids=[next(iter(v.items()))[0] for v in VARIANTS])
+@pytest.mark.parametrize("variant", VARIANTS,
+                         ids=[",".join(f"{k}={v}" for k, v in v.items()) for v in VARIANTS])
 def test_variant_trains_one_step(variant):
     model = _small(**variant)
     x = torch.rand(1, 3, H, W)
@@ -312,3 +313,40 @@ def test_init_from_fine_tunes_from_the_whole_network(tmp_path):
     wider = replace(cfg, model=replace(cfg.model, filters=4))
     with pytest.raises(LarsegError, match="model.init_from: .*another architecture"):
         trainer.init_from(CosmicTagger(replace(SMALL, filters=4)), wider)
+
+
+def test_plane_norm_keeps_each_planes_statistics_apart():
+    """norm "plane": in training mode a plane's output does not depend on the other planes'
+    images through the normalisation (the cross-plane block is off, so nothing else joins them),
+    whereas the paper's BatchNorm mixes them; the running statistics differ per plane."""
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, H, W)
+    y = x.clone()
+    y[:, 1:] *= 5.0  # planes U and V changed, Y kept
+    for norm, coupled in (("batch", True), ("plane", False)):
+        model = _small(norm=norm, connect_planes=False).train()
+        with torch.no_grad():
+            diff = (model(x)[:, 0] - model(y)[:, 0]).abs().max()
+        assert (diff > 1e-3) == coupled, (norm, float(diff))
+    model = _small(norm="plane").train()
+    with torch.no_grad():
+        model(y)
+    stem_mean = model.stem[1].bn.running_mean.reshape(3, -1)  # (planes, filters)
+    assert not torch.allclose(stem_mean[0], stem_mean[1])
+
+
+def test_group_norm_normalises_alike_in_training_and_evaluation():
+    """GroupNorm has no running statistics: train and eval modes give the same logits."""
+    model = _small(norm="group", zero_init_head=False)
+    x = torch.rand(2, 3, H, W)
+    with torch.no_grad():
+        train_out = model.train()(x)
+        eval_out = model.eval()(x)
+    torch.testing.assert_close(train_out, eval_out)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+
+
+def test_plane_norm_needs_every_plane():
+    model = _small(norm="plane", connect_planes=False)
+    with pytest.raises(LarsegError, match="norm 'plane'.*3 planes"):
+        model(torch.rand(1, 1, H, W))

@@ -7,6 +7,14 @@ submanifold sparse UResNet, one network per plane (:mod:`larseg.models.sparse_ss
 MicroBooNE's dense track/shower U-Net (:mod:`larseg.models.ssnet`) and ``pid_cnn``, the particle-ID
 CNN whose encoder initialises it (:mod:`larseg.models.pid_cnn`); the other papers' networks arrive
 with their issues.
+
+Each segmentation network is a backbone and a head, each replaceable: ``features(x)`` is the
+backbone (``feature_channels`` per pixel, or per site for the sparse networks), ``head`` the module
+that maps them to the classes, and ``forward`` the one after the other (plus the network's own
+output layout); a head of another class count in its place retargets a trained backbone
+(``tests/test_models_composition.py``). The losses are modules of their own
+(:mod:`larseg.models.losses`), and Mask R-CNN is built from a backbone that promises
+``out_channels``, an RPN and ROI heads (:mod:`larseg.models.detection`).
 """
 
 from __future__ import annotations

@@ -22,7 +22,16 @@ our reconstruction, not something the paper's text states; ``head="plain"`` is t
 "single 1×1 convolution" from the 8 filters, with bias (27 parameters).
 
 Note on ``connect_planes=False``: the planes then meet nowhere in the convolutions, but in training
-mode BatchNorm's batch statistics still mix every image of the batch (all planes of all events).
+mode BatchNorm's batch statistics still mix every image of the batch (all planes of all events);
+``norm="plane"`` keeps them apart too.
+
+``norm`` is larseg's option, not the paper's (which uses BatchNorm throughout): ``"plane"`` gives
+each plane its own BatchNorm statistics and scale (one ``BatchNorm2d`` of P × c channels over the
+planes laid side by side in channels), ``"group"`` uses GroupNorm, which has no running statistics,
+so training and evaluation normalise alike. Why: the shipped BatchNorm network is fragile in its
+running statistics, plane Y most, which has few noise voxels and shares every statistic with U and
+V (``benchmarks/cosmic_tagger_bn_stats.py``, ``docs/results.md``). At the deepest level the planes
+are already side by side in channels, so ``"plane"`` keeps the plain BatchNorm there.
 """
 
 from __future__ import annotations
@@ -32,7 +41,7 @@ from typing import Literal
 
 from ..data._torch import torch
 from ..errors import LarsegError
-from .blocks import ResidualBlock
+from .blocks import NormFactory, ResidualBlock
 
 nn = torch.nn
 
@@ -70,23 +79,53 @@ class CosmicTaggerConfig:
     # fine-tuning: start from these weights of the same network (a run's model.safetensors or
     # shipped weights' name) instead of a fresh initialisation; empty: from scratch
     init_from: str = ""
+    # normalisation layers (see the module docstring): the paper's "batch", or "plane" / "group"
+    norm: Literal["batch", "plane", "group"] = "batch"
+    norm_groups: int = 8            # GroupNorm groups (fewer where the filters do not divide)
 
 
 #: the background logit of a pixel without charge (the others 0): softmax 1 - 4e-9
 INACTIVE_LOGIT = 20.0
 
 
-def conv_bn(c_in: int, c_out: int, kernel: int = 1) -> nn.Sequential:
+class PlaneBatchNorm2d(nn.Module):
+    """BatchNorm with statistics and scale of its own per plane, for ``(B × P, c, H, W)`` input
+    whose planes of one event are adjacent: the planes go side by side in channels."""
+
+    def __init__(self, channels: int, planes: int) -> None:
+        super().__init__()
+        self.planes = planes
+        self.bn = nn.BatchNorm2d(planes * channels)
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        return self.bn(x.reshape(n // self.planes, self.planes * c, h, w)).reshape(n, c, h, w)
+
+
+def norm_factory(cfg: CosmicTaggerConfig, *, joined: bool = False) -> NormFactory:
+    """The normalisation layer of ``cfg.norm``; ``joined``: for images of all planes side by
+    side in channels (the deepest block), where per-plane BatchNorm is the plain one."""
+    if cfg.norm == "group":
+        from math import gcd
+        return lambda c: nn.GroupNorm(gcd(c, cfg.norm_groups), c)
+    if cfg.norm == "plane" and not (joined and cfg.connect_planes):
+        return lambda c: PlaneBatchNorm2d(c, cfg.planes)
+    return nn.BatchNorm2d
+
+
+def conv_bn(c_in: int, c_out: int, kernel: int = 1,
+            norm: NormFactory = nn.BatchNorm2d) -> nn.Sequential:
     """Convolution, BatchNorm, LeakyReLU: Table 1's bottleneck (kernel 1) and initial layer."""
     return nn.Sequential(nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2),
-                         nn.BatchNorm2d(c_out), nn.LeakyReLU())
+                         norm(c_out), nn.LeakyReLU())
 
 
-def block_series(channels: int, n: int, kernel: int, residual: bool) -> nn.Sequential:
+def block_series(channels: int, n: int, kernel: int, residual: bool,
+                 norm: NormFactory = nn.BatchNorm2d) -> nn.Sequential:
     """``n`` residual blocks, or for the "Non Residual" variant ``n`` conv-BN-LeakyReLU layers
     (one convolution each, as in the paper's public implementation's non-residual series)."""
-    make = (lambda: ResidualBlock(channels, kernel)) if residual else \
-        (lambda: conv_bn(channels, channels, kernel))
+    make = (lambda: ResidualBlock(channels, kernel, norm)) if residual else \
+        (lambda: conv_bn(channels, channels, kernel, norm))
     return nn.Sequential(*(make() for _ in range(n)))
 
 
@@ -95,9 +134,10 @@ class DownLevel(nn.Module):
 
     def __init__(self, c: int, cfg: CosmicTaggerConfig) -> None:
         super().__init__()
-        self.blocks = block_series(c, cfg.blocks_per_level, 3, cfg.residual)
+        norm = norm_factory(cfg)
+        self.blocks = block_series(c, cfg.blocks_per_level, 3, cfg.residual, norm)
         self.pool = nn.MaxPool2d(2)
-        self.widen = conv_bn(c, 2 * c)
+        self.widen = conv_bn(c, 2 * c, norm=norm)
 
     def forward(self, x):
         skip = self.blocks(x)
@@ -109,16 +149,17 @@ class UpLevel(nn.Module):
 
     def __init__(self, c: int, cfg: CosmicTaggerConfig) -> None:
         super().__init__()
+        norm = norm_factory(cfg)
         if cfg.upsample == "interpolate":
             # bilinear, as the paper's public implementation; then the 1×1 bottleneck
             self.upsample = nn.Sequential(
                 nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
-                conv_bn(2 * c, c))
+                conv_bn(2 * c, c, norm=norm))
         else:
             self.upsample = nn.Sequential(nn.ConvTranspose2d(2 * c, c, 2, stride=2),
-                                          nn.BatchNorm2d(c), nn.LeakyReLU())
-        self.merge = conv_bn(2 * c, c) if cfg.skip == "concat" else None
-        self.blocks = block_series(c, cfg.blocks_per_level, 3, cfg.residual)
+                                          norm(c), nn.LeakyReLU())
+        self.merge = conv_bn(2 * c, c, norm=norm) if cfg.skip == "concat" else None
+        self.blocks = block_series(c, cfg.blocks_per_level, 3, cfg.residual, norm)
 
     def forward(self, x, skip):
         x = self.upsample(x)
@@ -135,10 +176,11 @@ class DeepestBlock(nn.Module):
         super().__init__()
         self.planes = cfg.planes if cfg.connect_planes else 1
         joined = self.planes * c
-        self.squeeze = conv_bn(joined, cfg.deep_filters)
+        norm = norm_factory(cfg, joined=True)
+        self.squeeze = conv_bn(joined, cfg.deep_filters, norm=norm)
         # the paper's "Non Residual" variant drops the residuals of the down and up passes only
-        self.blocks = block_series(cfg.deep_filters, cfg.deep_blocks, cfg.deep_kernel, True)
-        self.expand = conv_bn(cfg.deep_filters, joined)
+        self.blocks = block_series(cfg.deep_filters, cfg.deep_blocks, cfg.deep_kernel, True, norm)
+        self.expand = conv_bn(cfg.deep_filters, joined, norm=norm)
 
     def forward(self, x):
         n, c, h, w = x.shape  # n = B × P images, planes of one event adjacent
@@ -153,17 +195,19 @@ class CosmicTagger(nn.Module):
         self.cfg = cfg
         self.size_multiple = 2 ** cfg.depth  # image sides must divide by it
         f = cfg.filters
-        self.stem = conv_bn(1, f, 7)  # "conv7x7, BN, LeakyReLU" (SBND paper, Table 1)
+        norm = norm_factory(cfg)
+        self.stem = conv_bn(1, f, 7, norm)  # "conv7x7, BN, LeakyReLU" (SBND paper, Table 1)
         self.down = nn.ModuleList(DownLevel(f << k, cfg) for k in range(cfg.depth))
         self.deepest = DeepestBlock(f << cfg.depth, cfg)
         self.up = nn.ModuleList(UpLevel(f << k, cfg) for k in range(cfg.depth))  # up[k]: level k
+        self.feature_channels = 2 * f if cfg.head == "table1" else f
         if cfg.head == "table1":
-            self.head = nn.Sequential(nn.Conv2d(2 * f, cfg.n_classes, 1),
-                                      nn.BatchNorm2d(cfg.n_classes))
+            self.head = nn.Sequential(nn.Conv2d(2 * f, cfg.n_classes, 1), norm(cfg.n_classes))
         else:
             self.head = nn.Conv2d(f, cfg.n_classes, 1)
         if cfg.zero_init_head:  # table1's head ends in a BatchNorm: start its scale at 0
             final = self.head[1] if cfg.head == "table1" else self.head
+            final = getattr(final, "bn", final)  # PlaneBatchNorm2d
             nn.init.zeros_(final.weight)
             nn.init.zeros_(final.bias)
 
@@ -180,8 +224,13 @@ class CosmicTagger(nn.Module):
         if cfg.connect_planes and p != cfg.planes:
             raise LarsegError(f"cosmic tagger joins {cfg.planes} planes at the deepest level, "
                               f"got {p} in input shape {tuple(image.shape)}")
+        if cfg.norm == "plane" and p != cfg.planes:
+            raise LarsegError(f"cosmic tagger with norm 'plane' normalises each of its "
+                              f"{cfg.planes} planes, got {p} in input shape {tuple(image.shape)}")
 
-    def forward(self, image):
+    def features(self, image):
+        """The backbone: ``(B, P, H, W)`` -> ``(B × P, feature_channels, H, W)``, what the head
+        reads (for ``head="table1"`` the last up level beside the initial convolution)."""
         self.check_input(image)
         b, p, h, w = image.shape
         stem = self.stem(image.reshape(b * p, 1, h, w))  # planes share weights: one batch
@@ -192,9 +241,12 @@ class CosmicTagger(nn.Module):
         x = self.deepest(x)
         for level, skip in zip(reversed(self.up), reversed(skips)):
             x = level(x, skip)
-        if self.cfg.head == "table1":
-            x = torch.cat((x, stem), dim=1)
-        logits = self.head(x).reshape(b, p, -1, h, w)
+        return torch.cat((x, stem), dim=1) if self.cfg.head == "table1" else x
+
+    def forward(self, image):
+        self.check_input(image)
+        b, p, h, w = image.shape
+        logits = self.head(self.features(image)).reshape(b, p, -1, h, w)
         if self.cfg.inactive_background:
             fixed = torch.zeros_like(logits)
             fixed[:, :, 0] = INACTIVE_LOGIT

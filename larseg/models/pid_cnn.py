@@ -45,14 +45,19 @@ class PIDCNN(nn.Module):
     def __init__(self, cfg: PIDConfig) -> None:
         super().__init__()
         self.encoder = encoder_from(cfg)
-        self.head = nn.Linear(self.encoder.out_channels, cfg.n_classes)
+        self.feature_channels = self.encoder.out_channels
+        self.head = nn.Linear(self.feature_channels, cfg.n_classes)
         self.size_multiple = 2 ** cfg.depth
 
-    def forward(self, image):
+    def features(self, image):
+        """The backbone: the encoder's bottom features averaged over the image and the planes,
+        ``(B, P, H, W)`` -> ``(B, feature_channels)``."""
         b, p, h, w = image.shape
         x, _ = self.encoder(image.reshape(b * p, 1, h, w))
-        pooled = x.mean(dim=(2, 3)).reshape(b, p, -1).mean(dim=1)
-        return self.head(pooled)
+        return x.mean(dim=(2, 3)).reshape(b, p, -1).mean(dim=1)
+
+    def forward(self, image):
+        return self.head(self.features(image))
 
 
 def transfer_encoder(pid_model: nn.Module, ssnet_model: nn.Module) -> int:

@@ -190,6 +190,7 @@ class SparseCosmicTagger(FusedTaggerInference, nn.Module):
         self.deepest = DeepestBlock(f << cfg.depth, cfg.dense())
         self.up = nn.ModuleList(SparseUpLevel(backend, k, f << k, n)
                                 for k in range(cfg.depth))  # up[k]: level k
+        self.feature_channels = 2 * f if cfg.head == "table1" else f
         if cfg.head == "table1":
             self.head = nn.Sequential(SparseLinear(2 * f, cfg.n_classes, bias=False),
                                       SparseBatchNorm(cfg.n_classes))
@@ -242,6 +243,14 @@ class SparseCosmicTagger(FusedTaggerInference, nn.Module):
             return [x.features.new_zeros((0, self.cfg.n_classes)) for _ in planes]
         if self.uses_fused_path():
             return list(self.fused_forward(x).split(sizes))
+        return list(self.head(self._features(x)).features.split(sizes))
+
+    def features(self, planes: Sequence[SparseTensor]) -> SparseTensor:
+        """The backbone (module path): the planes' sites, joined as :meth:`join` does, with
+        ``feature_channels`` features each (for ``head="table1"`` beside the stem's)."""
+        return self._features(self.join(planes))
+
+    def _features(self, x: SparseTensor) -> SparseTensor:
         stem = self.stem(x)
         x, skips = stem, []
         for level in self.down:
@@ -250,6 +259,4 @@ class SparseCosmicTagger(FusedTaggerInference, nn.Module):
         x = _through_dense(self.deepest, x)
         for level, skip in zip(reversed(self.up), reversed(skips)):
             x = level(x, skip)
-        if self.cfg.head == "table1":
-            x = cat_features(x, stem)
-        return list(self.head(x).features.split(sizes))
+        return cat_features(x, stem) if self.cfg.head == "table1" else x

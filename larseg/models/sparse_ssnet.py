@@ -110,9 +110,11 @@ class SparseUResNet(nn.Module):
             nn.Sequential(*[SparseResidualBlock(backend, 2 * w[i] if r == 0 else w[i], w[i], k,
                                                 key=f"subm{i}") for r in range(cfg.reps)])
             for i in range(cfg.levels - 1))
+        self.feature_channels = w[0]
         self.head = SparseLinear(w[0], cfg.n_classes)
 
-    def forward(self, x: SparseTensor) -> Tensor:
+    def features(self, x: SparseTensor) -> SparseTensor:
+        """The backbone: the input's sites with ``feature_channels`` features each."""
         # Round the spatial bound up to a multiple of 2^(levels-1) so that the strided
         # convolutions drop no site at an odd edge; the coordinates are unchanged.
         m = 1 << (self.levels - 1)
@@ -127,7 +129,10 @@ class SparseUResNet(nn.Module):
                 x = self.down[i](x)
         for i in reversed(range(self.levels - 1)):
             x = self.decoder[i](cat_features(skips[i], self.up[i](x)))
-        return self.head(x).features
+        return x
+
+    def forward(self, x: SparseTensor) -> Tensor:
+        return self.head(self.features(x)).features
 
 
 class SparseSSNet(nn.Module):

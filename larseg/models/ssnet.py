@@ -148,17 +148,23 @@ class SSNet(nn.Module):
         f = cfg.filters
         self.decoder = nn.ModuleList(DecoderLevel(f << k, cfg.blocks_per_level)
                                      for k in reversed(range(cfg.depth)))
+        self.feature_channels = f
         self.head = nn.Conv2d(f, cfg.n_classes, 1)
         self.size_multiple = 2 ** cfg.depth  # image sides must divide by it
         self.adc_threshold = float(cfg.adc_threshold)
 
-    def forward(self, image):
+    def features(self, image):
+        """The backbone (encoder and decoder): ``(B, P, H, W)`` -> ``(B × P, f, H, W)``."""
         b, p, h, w = image.shape
         image = ssnet_input(image, self.adc_threshold)
         x, skips = self.encoder(image.reshape(b * p, 1, h, w))
         for level, skip in zip(self.decoder, reversed(skips)):
             x = level(x, skip)
-        return self.head(x).reshape(b, p, -1, h, w)
+        return x
+
+    def forward(self, image):
+        b, p, h, w = image.shape
+        return self.head(self.features(image)).reshape(b, p, -1, h, w)
 
 
 def ssnet_training_targets(categories, scheme: str = "inverse_frequency", image=None,

@@ -41,11 +41,13 @@ class UResNet(nn.Module):
         for k in reversed(range(cfg.depth)):
             self.narrow.append(bottleneck(f << (k + 1), f << k))
             self.up.append(ResidualBlock(f << k))
+        self.feature_channels = f
         self.head = nn.Conv2d(f, cfg.n_classes, 1)
         self.pool = nn.MaxPool2d(2)
         self.size_multiple = 2 ** cfg.depth  # image sides must divide by it
 
-    def forward(self, image):
+    def features(self, image):
+        """The backbone: ``(B, P, H, W)`` -> ``(B × P, f, H, W)``."""
         b, p, h, w = image.shape
         x = self.stem(image.reshape(b * p, 1, h, w))
         skips = []
@@ -57,5 +59,8 @@ class UResNet(nn.Module):
         for narrow, block, skip in zip(self.narrow, self.up, reversed(skips)):
             x = narrow(nn.functional.interpolate(x, scale_factor=2, mode="nearest"))
             x = block(x + skip)
-        logits = self.head(x)
-        return logits.reshape(b, p, -1, h, w)
+        return x
+
+    def forward(self, image):
+        b, p, h, w = image.shape
+        return self.head(self.features(image)).reshape(b, p, -1, h, w)
