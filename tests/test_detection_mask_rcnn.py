@@ -245,6 +245,30 @@ def test_detection_path_trains_and_validates_on_simulated_crops(nu_file):
     assert set(pred.tolist()) <= set(range(6)) | {-1}
 
 
+def test_detection_path_trains_on_whole_images(nu_file):
+    """data.crop null: one item per event, the whole collection plane (the paper trained on
+    crops and on full images, Sec. II.A); the other paths refuse it with the key's name."""
+    from larseg.train.detection_path import DetectionPath
+    from larseg.train.paths import path_for
+
+    cfg = path_config(nu_file, crop=None)
+    path = DetectionPath(cfg)
+    train_ds = path.dataset(cfg.data.train, "train", training=True)
+    assert len(train_ds) == 4  # the 80 % of 5 events, one whole image each
+    batch = path.collate([train_ds[0]])
+    assert batch["image"].shape == (1, 1, 1008, 3456)
+    torch.manual_seed(0)
+    net = build(cfg.model).train()
+    named = path.loss(None, path.forward(net, batch, torch.device("cpu")), batch,
+                      path.weights(batch, "cpu"), "cpu")
+    assert all(torch.isfinite(v) for v in named.values())
+    from larseg.models.uresnet import UResNetConfig
+
+    dense = replace(cfg, model=UResNetConfig(), data=replace(cfg.data, target="cosmic"))
+    with pytest.raises(LarsegError, match="data.crop is null"):
+        path_for(build(dense.model), dense)
+
+
 def test_detection_path_checks_its_data_settings(nu_file):
     from larseg.train.detection_path import DetectionPath
 
@@ -322,7 +346,8 @@ def test_trainer_transfers_a_dense_runs_backbone_into_the_sparse_one(nu_file, tm
     """model.init_from (the paper's Sec. II.B transfer): a dense run trained through the
     trainer, then a sparse run that starts from its backbone: before any step the sparse
     backbone gives the dense one's maps on a fully active image, the heads start where a run
-    without the transfer starts, and the record names the file."""
+    without the transfer starts, and the record names the file; weights of the sparse network
+    itself fine-tune the whole of it."""
     import json
 
     from larseg.train import trainer
@@ -364,6 +389,20 @@ def test_trainer_transfers_a_dense_runs_backbone_into_the_sparse_one(nu_file, tm
     trainer.train(sparse_cfg, tmp_path / "sparse_run")
     saved = json.loads((tmp_path / "sparse_run" / "init_from.json").read_text())
     assert saved["sha256"] == record["sha256"] and saved["tensors"] == record["tensors"]
-    with pytest.raises(LarsegError, match="model.init_from: .* are not a dense mask_rcnn's"):
+    # weights of the model's own backbone: fine-tuning, every tensor of the network taken
+    sparse_weights = tmp_path / "sparse_run" / "model.safetensors"
+    tuned = trainer._Trainer(sparse_cfg, tmp_path / "tuned", torch.device("cpu"), 0, 1)
+    record = trainer.init_from(tuned.model, replace(sparse_cfg, model=replace(
+        sparse_cfg.model, init_from=str(sparse_weights))))
+    assert record["tensors"] == len(tuned.model.state_dict())
+    source = build(sparse_cfg.model)
+    load_weights(source, sparse_weights)
+    for (k, a), (_, b) in zip(tuned.model.state_dict().items(), source.state_dict().items()):
+        assert torch.equal(a, b), k
+    # a sparse run's backbone has no way into a dense one
+    with pytest.raises(LarsegError, match="model.init_from .*initialises a sparse backbone; this model's is dense"):
+        trainer.init_from(moved.model, replace(dense_cfg, model=replace(
+            dense_cfg.model, init_from=str(sparse_weights))))
+    with pytest.raises(LarsegError, match="model.init_from 'cosmic_tagger': not mask_rcnn weights"):
         trainer.init_from(moved.model, replace(sparse_cfg, model=replace(
-            sparse_cfg.model, init_from=str(tmp_path / "sparse_run" / "model.safetensors"))))
+            sparse_cfg.model, init_from="cosmic_tagger")))

@@ -94,7 +94,8 @@ class DetectionPath:
         source = open_instance_events(path, key)
         config = InstanceDataConfig(
             plane=cfg.data.planes[0], min_adc=float(getattr(cfg.model, "adc_threshold", 10.0)),
-            crop=tuple(cfg.data.crop), crops_per_event=10 if training else 1,
+            crop=tuple(cfg.data.crop) if cfg.data.crop else None,
+            crops_per_event=10 if training else 1,
             seed=cfg.data.seed, on_empty="skip")
         return InstanceDataset(source, config, events=self._split(path, training, len(source)),
                                cache=cfg.data.cache or not training)
@@ -166,6 +167,22 @@ def class_counts(dataset, items: int | None = None) -> np.ndarray:
     return counts
 
 
+def source_backbone(spec: str) -> str:
+    """The backbone ("dense" / "sparse") of the sMask-RCNN weights ``spec`` names (a run's
+    ``model.safetensors`` or shipped weights' name), from the config stored beside them."""
+    from ..weights import resolve_weights
+    from ..weights.loading import config_of
+
+    try:
+        source = config_of(resolve_weights(spec)).model
+    except LarsegError as e:
+        raise LarsegError(f"model.init_from: {e}") from None
+    if getattr(source, "name", "") != "mask_rcnn":
+        raise LarsegError(f"model.init_from '{spec}': not mask_rcnn weights (model "
+                          f"'{getattr(source, 'name', '?')}')")
+    return source.backbone
+
+
 def init_backbone_from(model, cfg) -> dict:
     """The paper's transfer (Sec. II.B): the backbone of the dense sMask-RCNN run whose weights
     ``cfg.model.init_from`` names (its ``model.safetensors``, or shipped weights' name) copied
@@ -205,4 +222,4 @@ def init_backbone_from(model, cfg) -> dict:
 
 
 __all__ = ["DetectionPath", "INSTANCES_TARGET", "class_counts", "detections_to_predictions",
-           "init_backbone_from", "open_instance_events"]
+           "init_backbone_from", "open_instance_events", "source_backbone"]

@@ -307,6 +307,9 @@ def path_for(model, cfg):
         if value and value not in cls.schemes:
             raise LarsegError(f"loss.{key} '{value}' is not one of {cls.whose}: "
                               f"{', '.join(cls.schemes)}")
+    if cfg.data.crop is None and kind != "detection":
+        raise LarsegError(f"data.crop is null (whole images): {cls.whose} train on crops; give "
+                          "data.crop as [rows, wires]")
     if not 0.0 <= cfg.data.crop_focus <= 1.0:
         raise LarsegError(f"data.crop_focus is {cfg.data.crop_focus}: a fraction of the crops, "
                           "in [0, 1]")

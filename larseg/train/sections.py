@@ -36,7 +36,8 @@ class DataConfig:
                     "instances"] = "cosmic"
     downsample: int = 2                    # SBND paper: 50 % resolution
     pool: Literal["mean", "sum", "max"] = "mean"  # CosmicTagger averages the ADC of 2×2
-    crop: tuple[int, int] = (256, 256)     # rows, wires after downsampling
+    # rows, wires after downsampling; null: whole images (sMask-RCNN only, paper Sec. II.A)
+    crop: tuple[int, int] | None = (256, 256)
     # fraction of the training crops centred on a neutrino pixel (target cosmic): larseg's
     # choice, not the paper's (it trained on whole images, where every image holds the neutrino)
     crop_focus: float = 0.0

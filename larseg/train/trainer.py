@@ -110,8 +110,8 @@ INIT_RECORD = "init_from.json"
 def init_from(model, cfg: TrainingConfig) -> dict | None:
     """Transfer learning (talk on PRD 99, 092001, slide "Transfer learning"): copy the encoder
     of the PID CNN in ``cfg.model.init_from`` into ``model``'s (SSNet); for sMask-RCNN, a dense
-    run's backbone into the sparse one (:func:`larseg.train.detection_path.init_backbone_from`);
-    for any other network (the cosmic tagger's), the whole network (fine-tuning,
+    run's backbone into the sparse one (:func:`larseg.train.detection_path.init_backbone_from`),
+    or weights with the model's own backbone as a whole (fine-tuning); for any other network (the cosmic tagger's), the whole network (fine-tuning,
     :func:`_init_whole`). The PID CNN is built
     with SSNet's encoder fields and the file loaded into it with the sha256 (when a JSON is
     beside it) and architecture checks of :func:`larseg.weights.loading.load_checked`, so a
@@ -126,10 +126,12 @@ def init_from(model, cfg: TrainingConfig) -> dict | None:
     spec = getattr(cfg.model, "init_from", "")
     if not spec:
         return None
-    if paths.path_kind(model) == "detection":  # sMask-RCNN: a dense run's backbone into the sparse one
-        from .detection_path import init_backbone_from
+    if paths.path_kind(model) == "detection":
+        from .detection_path import init_backbone_from, source_backbone
 
-        return init_backbone_from(model, cfg)
+        if source_backbone(spec) != cfg.model.backbone:  # a dense run's backbone into the sparse
+            return init_backbone_from(model, cfg)
+        return _init_whole(model, spec)  # the same network: fine-tuning
     if paths.path_kind(model) != "ssnet":  # fine-tuning: the whole network
         return _init_whole(model, spec)
     m = cfg.model
