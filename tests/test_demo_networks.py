@@ -48,6 +48,25 @@ def test_demo_runs_a_shipped_network_on_its_sample(simulated_files, tmp_path):
     assert (out / "sbnd_cosmics_neutrino_tiny_tagger.h5").is_file()
     text = _markdown({"seed": 1, "samples": [], "networks": nets})
     assert "## tiny_tagger on `sbnd_cosmics_neutrino.h5`" in text and "cosmic IoU" in text
+    # a demo folder of an earlier install: its predictions are of another network (another
+    # job) and are replaced, not refused by the resume guard
+    import h5py
+
+    def read_job(path):
+        with h5py.File(path, "r") as f:
+            return f.attrs["larseg_job"]
+
+    pred = out / "sbnd_cosmics_neutrino_tiny_tagger.h5"
+    before = read_job(pred)
+    cfg = load_config(None, TrainingConfig, [
+        f"data.train={simulated_files['sbnd']}", "model.name=cosmic_tagger", "model.filters=2",
+        "model.deep_filters=8", "model.head=plain", "data.crop=[64, 128]", "data.seed=2",
+        "train.steps=2", "train.checkpoint_every=2"])
+    train(cfg, tmp_path / "run2")
+    _ship(tmp_path / "run2" / "model.safetensors", "tiny_tagger", tmp_path)
+    assert [n["network"] for n in run_shipped_networks(out, tmp_path / "weights")] == \
+        ["tiny_tagger"]
+    assert read_job(pred) != before
 
 
 def test_demo_runs_a_shipped_ssnet_on_the_bomb_sample(simulated_files, tmp_path):

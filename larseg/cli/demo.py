@@ -98,7 +98,7 @@ def run_shipped_networks(output: Path, folder: Path | None = None) -> list[dict]
         ev_dir = output / f"{name}_evaluation"
         m = evaluate(cfg, weights, data, ev_dir)
         pred_file = output / f"{sample}_{name}.h5"
-        predict(cfg, weights, data, pred_file)
+        predict(cfg, weights, data, pred_file, overwrite=True)  # the demo folder is its own
         ev = EventFile(pred_file)[0]
         png = output / f"{sample}_{name}_event0.png"
         entry = {"network": name, "sample": f"{sample}.h5", "report": f"{ev_dir.name}/report.md",
