@@ -132,6 +132,14 @@ def _serve(fn: Callable[[Any], Any], conn: Connection, initializer: Callable[[],
             return
 
 
+def _death(proc: mp.Process) -> str:
+    """'PID died (signal NAME)' or 'PID died (exit code N)' of a worker that is gone."""
+    proc.join(timeout=1)
+    how = (f"signal {signal.Signals(-proc.exitcode).name}"
+           if proc.exitcode is not None and proc.exitcode < 0 else f"exit code {proc.exitcode}")
+    return f"{proc.pid} died ({how})"
+
+
 def ordered_map(fn: Callable[[Any], Any], items: Sequence, workers: int = 1, *,
                 stop: object = None, initializer: Callable[[], None] | None = None,
                 lookahead: int | None = None, describe: Callable[[Any], str] = repr
@@ -176,7 +184,13 @@ def ordered_map(fn: Callable[[Any], Any], items: Sequence, workers: int = 1, *,
             if (len(busy[conn]) >= DEPTH or next_in >= len(items)
                     or next_in - next_out >= lookahead):
                 return False
-            conn.send((next_in, items[next_in]))
+            try:
+                conn.send((next_in, items[next_in]))
+            except OSError:  # the worker died: its end of file, below, names the task in hand
+                if not busy[conn]:
+                    raise WorkerError(f"worker process {_death(procs[conns.index(conn)])} "
+                                      "between tasks") from None
+                return False
             busy[conn].append(next_in)
             next_in += 1
             return True
@@ -208,13 +222,8 @@ def ordered_map(fn: Callable[[Any], Any], items: Sequence, workers: int = 1, *,
                 except (EOFError, OSError):
                     if stop:  # a worker that died of the signal that stops the job
                         return
-                    proc = procs[conns.index(conn)]
-                    proc.join(timeout=1)
-                    how = (f"signal {signal.Signals(-proc.exitcode).name}"
-                           if proc.exitcode is not None and proc.exitcode < 0
-                           else f"exit code {proc.exitcode}")
-                    raise WorkerError(f"worker process {proc.pid} died ({how}) while working "
-                                      f"on {describe(items[index])}") from None
+                    raise WorkerError(f"worker process {_death(procs[conns.index(conn)])} "
+                                      f"while working on {describe(items[index])}") from None
                 if not ok:
                     raise WorkerError(f"{describe(items[index])} failed in a worker process:\n"
                                       f"{payload.rstrip()}")

@@ -84,13 +84,29 @@ def test_workers_ignore_ctrl_c_sent_to_the_group():
 
 
 def test_deferred_signals_deliver_after_the_block():
+    """A signal inside the block waits for its end, then goes to the handler that was there
+    before. The handlers are set here: a library an earlier test in the same process imported
+    may have left its own (the suite once saw SIGINT not raise under load)."""
     reached_end = False
-    with pytest.raises(KeyboardInterrupt):
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with deferred_signals():
+                signal.raise_signal(signal.SIGINT)  # to this thread: no wait on another thread
+                time.sleep(0.05)
+                reached_end = True
+        assert reached_end
+        got = []
+        signal.signal(signal.SIGINT, lambda signum, frame: got.append((signum, reached_end)))
+        reached_end = False
         with deferred_signals():
-            signal.raise_signal(signal.SIGINT)  # to this thread: no wait on another thread
+            signal.raise_signal(signal.SIGINT)
             time.sleep(0.05)
+            assert got == []
             reached_end = True
-    assert reached_end
+        assert got == [(signal.SIGINT, True)]
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def test_graceful_stop_records_signals_and_restores_handlers():
