@@ -150,3 +150,20 @@ def test_error_lines_are_plain_text_not_markup(tmp_path):
                           capture_output=True, text=True)
     assert done.returncode == 1
     assert "train.tensorboard must be true or false, got [True]" in done.stderr, done.stderr
+
+
+def test_config_argument_takes_a_shipped_networks_name():
+    """CONFIG of train / evaluate / predict: a file, a shipped config's name, or a shipped
+    network's name whose config lives with its weights (mask_rcnn_dense has no YAML of its own:
+    it is mask_rcnn.yaml with the dense backbone), with --set applied on top."""
+    from pathlib import Path
+
+    from larseg.cli.networks import network_config
+    from larseg.errors import LarsegError
+
+    dense = network_config(Path("mask_rcnn_dense"), ["eval.max_events=3"])
+    assert dense.model.name == "mask_rcnn" and dense.model.backbone == "dense"
+    assert dense.eval.max_events == 3
+    assert network_config(Path("mask_rcnn"), []).model.backbone == "sparse"  # the YAML first
+    with pytest.raises(LarsegError, match="no_such_network"):
+        network_config(Path("no_such_network"), [])

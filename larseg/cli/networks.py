@@ -25,6 +25,24 @@ def config_path(config: Path) -> Path:
     return existing_file(config)
 
 
+def network_config(config: Path, overrides: list[str]):
+    """The training config a CONFIG argument names: a YAML file, a shipped config's name
+    (:func:`config_path`), or else a shipped network's name, whose config is stored with its
+    weights (``mask_rcnn_dense``: the sMask-RCNN config with the dense backbone)."""
+    from ..train.config import config_from_data, load_config
+    from ..train.trainer import TrainingConfig
+    from ..weights import available, read_sidecar, shipped
+
+    name = str(config)
+    if (not config.exists() and config.suffix == "" and len(config.parts) == 1
+            and not (Path(__file__).resolve().parents[1] / "configs" / f"{name}.yaml").is_file()
+            and name in available()):
+        weights = shipped(name)
+        return config_from_data(read_sidecar(weights)["config"], TrainingConfig, overrides,
+                                f"of the shipped network {name}")
+    return load_config(config_path(config), TrainingConfig, overrides)
+
+
 @app.command(help=(
     "Train a network from a YAML config: a file, or the name of a shipped one (cosmic_tagger, "
     "sparse_cosmic_tagger, sparse_ssnet, ssnet, pid_cnn, mask_rcnn: larseg/configs/, each saying "
@@ -53,13 +71,12 @@ def train(
 ) -> None:
     import time
 
-    from ..train.config import load_config
-    from ..train.trainer import TrainingConfig, train as run_training
+    from ..train.trainer import train as run_training
     from .app import console
     from .common import progress_bar
 
     extra = [f"train.device={device}"] if device else []
-    cfg = load_config(config_path(config), TrainingConfig, [*overrides, *extra])
+    cfg = network_config(config, [*overrides, *extra])
     first = [None]
 
     with progress_bar("training", total=cfg.train.steps) as done:
@@ -111,14 +128,12 @@ def evaluate(
     precision: str = typer.Option("", "--precision",
                                   help="fp32 or bf16 (autocast; default eval.precision)."),
 ) -> None:
-    from ..train.config import load_config
     from ..train.evaluate import evaluate as run_evaluation
-    from ..train.trainer import TrainingConfig
     from .app import console
     from .common import existing_file
 
     extra = [f"eval.precision={precision}"] if precision else []
-    cfg = load_config(config_path(config), TrainingConfig, [*overrides, *extra])
+    cfg = network_config(config, [*overrides, *extra])
     particles = cfg.data.target == "species"  # the PID CNN: single_particle:N@SEED sources
     if not data:
         data = [Path(d.strip()) for d in cfg.eval.data.split(",") if d.strip()]
@@ -200,14 +215,12 @@ def predict(
                                         "weights, input or config) instead of refusing it."),
 ) -> None:
     from ..io import open_events
-    from ..train.config import load_config
     from ..train.predict import predict as run_prediction
-    from ..train.trainer import TrainingConfig
     from .app import console
     from .common import existing_file, progress_bar
 
     extra = [f"eval.precision={precision}"] if precision else []
-    cfg = load_config(config_path(config), TrainingConfig, [*overrides, *extra])
+    cfg = network_config(config, [*overrides, *extra])
     if ray:
         from ..train.predict import predict_sharded
 

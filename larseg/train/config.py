@@ -200,6 +200,13 @@ def load_config(path: str | Path | None, schema: type[T], overrides: Sequence[st
             raise ConfigError(f"config {path}: not valid YAML ({e})") from None
         if not isinstance(data, dict):
             raise ConfigError(f"config {path}: the top level must be a mapping of sections")
+    return config_from_data(data, schema, overrides, name)
+
+
+def config_from_data(data: dict, schema: type[T], overrides: Sequence[str] = (),
+                     name: str = "defaults") -> T:
+    """A config from its plain data (a YAML file's, or the one stored beside weights) with
+    ``overrides``; errors name ``name`` and the key."""
     try:
         return _build(schema, apply_overrides(data, overrides), "")
     except ConfigError as e:
