@@ -62,7 +62,8 @@ def network_config(config: Path, overrides: list[str]):
     "Data-parallel: torchrun --standalone --nproc_per_node 2 -m larseg train ...\n\n"
     "Example: larseg train cosmic_tagger --set train.steps=200 -o runs/ct"))
 def train(
-    config: Path = typer.Argument(..., help="Training config (YAML), or a shipped config's name."),
+    config: Path = typer.Argument(..., help="Training config (YAML), a shipped config's name, "
+                                            "or a shipped network's name (its stored config)."),
     output: Path = typer.Option(Path("run"), "--output", "-o", help="Run directory."),
     overrides: list[str] = typer.Option([], "--set", help="Override a config key: a.b=value."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in OUTPUT."),
@@ -111,7 +112,9 @@ def train(
     "Example: larseg evaluate runs/a/config.yaml --weights runs/a/model.safetensors "
     "--data heldout.h5 --data heldout_cosmics.h5 -o runs/a/eval"))
 def evaluate(
-    config: Path = typer.Argument(..., help="The config the weights were trained with (YAML)."),
+    config: Path = typer.Argument(..., help="The config the weights were trained with (YAML), "
+                                            "a shipped config's name, or a shipped network's "
+                                            "name (mask_rcnn_dense: the config stored with it)."),
     weights: Path = typer.Option(..., "--weights", "-w",
                                  help="model.safetensors of a run, or the name of shipped "
                                       "weights."),
@@ -192,7 +195,9 @@ def evaluate(
     "Example: larseg predict runs/a/config.yaml -w runs/a/model.safetensors big.h5 "
     "-o big_pred --ray local --workers 2 --shard-size 50"))
 def predict(
-    config: Path = typer.Argument(..., help="The config the weights were trained with (YAML)."),
+    config: Path = typer.Argument(..., help="The config the weights were trained with (YAML), "
+                                            "a shipped config's name, or a shipped network's "
+                                            "name (mask_rcnn_dense: the config stored with it)."),
     file: Path = typer.Argument(..., help="larcv3 (or larcv1 ROOT) file to run on."),
     weights: Path = typer.Option(..., "--weights", "-w",
                                  help="model.safetensors of a run, or the name of shipped "
