@@ -400,7 +400,8 @@ def test_trainer_transfers_a_dense_runs_backbone_into_the_sparse_one(nu_file, tm
     for (k, a), (_, b) in zip(tuned.model.state_dict().items(), source.state_dict().items()):
         assert torch.equal(a, b), k
     # a sparse run's backbone has no way into a dense one
-    with pytest.raises(LarsegError, match="model.init_from .*initialises a sparse backbone; this model's is dense"):
+    with pytest.raises(LarsegError, match="model.init_from .*initialises a sparse backbone; "
+                                          "this model's is dense"):
         trainer.init_from(moved.model, replace(dense_cfg, model=replace(
             dense_cfg.model, init_from=str(sparse_weights))))
     with pytest.raises(LarsegError, match="model.init_from 'cosmic_tagger': not mask_rcnn weights"):

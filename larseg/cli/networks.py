@@ -13,16 +13,21 @@ from .app import app
 
 
 
+def _shipped_config(config: Path) -> Path | None:
+    """``larseg/configs/NAME.yaml`` when ``config`` is a bare NAME with no file of its own."""
+    if not config.exists() and config.suffix == "" and len(config.parts) == 1:
+        shipped = Path(__file__).resolve().parents[1] / "configs" / f"{config}.yaml"
+        if shipped.is_file():
+            return shipped
+    return None
+
+
 def config_path(config: Path) -> Path:
     """A config file, or the name of a shipped one (``cosmic_tagger`` ->
     ``larseg/configs/cosmic_tagger.yaml``)."""
     from .common import existing_file
 
-    if not config.exists() and config.suffix == "" and len(config.parts) == 1:
-        shipped = Path(__file__).resolve().parents[1] / "configs" / f"{config}.yaml"
-        if shipped.is_file():
-            return shipped
-    return existing_file(config)
+    return _shipped_config(config) or existing_file(config)
 
 
 def network_config(config: Path, overrides: list[str]):
@@ -34,12 +39,9 @@ def network_config(config: Path, overrides: list[str]):
     from ..weights import available, read_sidecar, shipped
 
     name = str(config)
-    if (not config.exists() and config.suffix == "" and len(config.parts) == 1
-            and not (Path(__file__).resolve().parents[1] / "configs" / f"{name}.yaml").is_file()
-            and name in available()):
-        weights = shipped(name)
-        return config_from_data(read_sidecar(weights)["config"], TrainingConfig, overrides,
-                                f"of the shipped network {name}")
+    if _shipped_config(config) is None and not config.exists() and name in available():
+        return config_from_data(read_sidecar(shipped(name))["config"], TrainingConfig,
+                                overrides, f"of the shipped network {name}")
     return load_config(config_path(config), TrainingConfig, overrides)
 
 

@@ -244,9 +244,9 @@ class CosmicTagger(nn.Module):
         return torch.cat((x, stem), dim=1) if self.cfg.head == "table1" else x
 
     def forward(self, image):
-        self.check_input(image)
+        features = self.features(image)  # checks the input's shape first
         b, p, h, w = image.shape
-        logits = self.head(self.features(image)).reshape(b, p, -1, h, w)
+        logits = self.head(features).reshape(b, p, -1, h, w)
         if self.cfg.inactive_background:
             fixed = torch.zeros_like(logits)
             fixed[:, :, 0] = INACTIVE_LOGIT

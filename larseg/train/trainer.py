@@ -110,9 +110,9 @@ INIT_RECORD = "init_from.json"
 def init_from(model, cfg: TrainingConfig) -> dict | None:
     """Transfer learning (talk on PRD 99, 092001, slide "Transfer learning"): copy the encoder
     of the PID CNN in ``cfg.model.init_from`` into ``model``'s (SSNet); for sMask-RCNN, a dense
-    run's backbone into the sparse one (:func:`larseg.train.detection_path.init_backbone_from`),
-    or weights with the model's own backbone as a whole (fine-tuning); for any other network (the cosmic tagger's), the whole network (fine-tuning,
-    :func:`_init_whole`). The PID CNN is built
+    run's backbone into the sparse one (:func:`larseg.train.detection_path.init_backbone_from`);
+    otherwise (sMask-RCNN weights of the model's own backbone, any other network) the whole
+    network (fine-tuning, :func:`_init_whole`). The PID CNN is built
     with SSNet's encoder fields and the file loaded into it with the sha256 (when a JSON is
     beside it) and architecture checks of :func:`larseg.weights.loading.load_checked`, so a
     file of another shape is one line naming the first tensor that differs. The global torch
