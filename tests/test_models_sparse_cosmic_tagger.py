@@ -12,7 +12,7 @@ import torch
 
 from larseg.errors import LarsegError
 from larseg.models import build
-from larseg.models.cosmic_tagger import CosmicTagger, CosmicTaggerConfig
+from larseg.models.cosmic_tagger import CosmicTagger, CosmicTaggerConfig, norm_factory
 from larseg.models.sparse import SparseTensor, spconv_available
 from larseg.models.sparse_cosmic_tagger import SparseCosmicTagger, SparseCosmicTaggerConfig
 
@@ -165,11 +165,13 @@ def dense_twin(cfg: SparseCosmicTaggerConfig) -> CosmicTagger:
     transposed 2×2 upsampling (the inverse convolution on a full grid) and, in place of each
     down level's max-pool and 1×1 bottleneck, a 2×2 stride-2 conv-BN-LeakyReLU (the strided
     sparse convolution on a full grid). Everything else is the dense network unchanged."""
-    net = CosmicTagger(replace(cfg.dense(), upsample="transposed", zero_init_head=False))
+    dense_cfg = replace(cfg.dense(), upsample="transposed", zero_init_head=False)
+    net = CosmicTagger(dense_cfg)
+    norm = norm_factory(dense_cfg)
     for k, level in enumerate(net.down):
         c = cfg.filters << k
         level.pool = nn.Identity()
-        level.widen = nn.Sequential(nn.Conv2d(c, 2 * c, 2, stride=2), nn.BatchNorm2d(2 * c),
+        level.widen = nn.Sequential(nn.Conv2d(c, 2 * c, 2, stride=2), norm(2 * c),
                                     nn.LeakyReLU())
     return net
 
@@ -180,9 +182,11 @@ def load_dense(sparse: SparseCosmicTagger, dense: CosmicTagger) -> None:
     torch's (C_out, C_in, kh, kw) (transposed: (C_in, C_out, kh, kw)) to the backends'
     (C_out, kh, kw, C_in). The sparse convolutions before a BatchNorm have no bias: the dense
     bias b is folded into the BatchNorm's running mean (mean - b), exact in eval mode; in
-    training mode the batch mean absorbs it anyway."""
+    training mode the batch mean absorbs it anyway. A per-plane BatchNorm (``norm="plane"``)
+    has one BatchNorm of P × c channels on both sides, in the same layout."""
 
     def pair(s_conv, s_bn, d_conv, d_bn, transposed=False):
+        s_bn, d_bn = getattr(s_bn, "bn", s_bn), getattr(d_bn, "bn", d_bn)
         w = d_conv.weight
         if isinstance(s_conv, nn.Linear):
             s_conv.weight.copy_(w.reshape(w.shape[0], w.shape[1]))
@@ -191,7 +195,8 @@ def load_dense(sparse: SparseCosmicTagger, dense: CosmicTagger) -> None:
         assert getattr(s_conv, "bias", None) is None
         for name in ("weight", "bias", "running_var", "num_batches_tracked"):
             getattr(s_bn, name).copy_(getattr(d_bn, name))
-        s_bn.running_mean.copy_(d_bn.running_mean - d_conv.bias)
+        planes = d_bn.running_mean.numel() // d_conv.bias.numel()  # per-plane: P × c
+        s_bn.running_mean.copy_(d_bn.running_mean - d_conv.bias.repeat(planes))
 
     def blocks(s_blocks, d_blocks):
         assert len(s_blocks) == len(d_blocks)
@@ -218,12 +223,17 @@ def full_grid(image: torch.Tensor) -> list[SparseTensor]:
             for k in range(p)]
 
 
+# planes of different ADC scales (Y's is the largest, as in SBND), so that statistics per plane
+# differ from shared ones
+PLANE_SCALE = torch.tensor([100.0, 60.0, 400.0])[:, None, None]
+
 BACKENDS = ["reference", pytest.param("spconv", marks=pytest.mark.skipif(
     not spconv_available(), reason="spconv is not installed"))]
 
 
+@pytest.mark.parametrize("norm", ["batch", "plane"])
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_fully_active_image_equals_the_dense_twin(backend):
+def test_fully_active_image_equals_the_dense_twin(backend, norm):
     """On an image whose every pixel is active, each submanifold convolution is a dense
     convolution with zero padding, the strided and inverse convolutions are Conv2d and
     ConvTranspose2d with stride 2, and the sparse BatchNorms see every pixel: the whole sparse
@@ -232,17 +242,20 @@ def test_fully_active_image_equals_the_dense_twin(backend):
     deepest block, the additive skips and the head. The dense network's max-pool + 1×1 down
     step has no sparse counterpart, which is why the twin replaces it; all other layers are the
     dense network's own. Checked in eval mode (BatchNorm running statistics made non-default
-    first) and in training mode (batch statistics)."""
+    first) and in training mode (batch statistics); with the paper's BatchNorm and with
+    statistics per plane (``norm="plane"``, the dense network's PlaneBatchNorm2d)."""
+    cfg = replace(EQ, norm=norm)
     torch.manual_seed(0)
-    dense = dense_twin(EQ)
+    dense = dense_twin(cfg)
     dense.train()
     with torch.no_grad():
         for seed in (1, 2):  # running statistics away from (0, 1)
-            dense(100 * torch.rand(2, 3, EQ_H, EQ_W, generator=torch.Generator().manual_seed(seed)))
+            dense(PLANE_SCALE * torch.rand(2, 3, EQ_H, EQ_W,
+                                           generator=torch.Generator().manual_seed(seed)))
     torch.manual_seed(3)
-    sparse = SparseCosmicTagger(replace(EQ, backend=backend))
+    sparse = SparseCosmicTagger(replace(cfg, backend=backend))
     load_dense(sparse, dense)
-    image = 100 * torch.rand(2, 3, EQ_H, EQ_W, generator=torch.Generator().manual_seed(4))
+    image = PLANE_SCALE * torch.rand(2, 3, EQ_H, EQ_W, generator=torch.Generator().manual_seed(4))
     image[0, 1, :4] = 0.0  # a zero-ADC site is still an active site
 
     def compare():
@@ -259,6 +272,39 @@ def test_fully_active_image_equals_the_dense_twin(backend):
     compare()
     dense.train(), sparse.train()
     compare()
+
+
+def test_plane_batch_norm_is_one_batch_norm_per_plane():
+    """PlaneSparseBatchNorm on a record of P = 3 planes (image b·P + p) normalises each plane's
+    sites by their own batch statistics and updates plane p's slice of the running statistics
+    only as a BatchNorm1d of that plane would; a plane with one site uses its running ones."""
+    from larseg.models.sparse import PlaneSparseBatchNorm
+
+    g = torch.Generator().manual_seed(0)
+    images = torch.tensor([0, 1, 2, 3, 4, 0, 1, 4, 3])  # 2 events × 3 planes; plane 2: one site
+    feats = torch.randn(len(images), 4, generator=g) * torch.tensor([1.0, 2.0, 3.0, 4.0])
+    coords = torch.stack([images, torch.arange(len(images)), torch.zeros_like(images)], 1)
+    x = SparseTensor(coords.to(torch.int32), feats, (16, 1), 6)
+    norm = PlaneSparseBatchNorm(4, 3)
+    with torch.no_grad():
+        norm.bn.weight.copy_(torch.rand(12, generator=g) + 0.5)
+        norm.bn.bias.copy_(torch.randn(12, generator=g))
+    refs = [nn.BatchNorm1d(4) for _ in range(3)]
+    for p, ref in enumerate(refs):
+        ref.load_state_dict({k: (v[p * 4:(p + 1) * 4] if v.dim() else v)
+                             for k, v in norm.bn.state_dict().items()})
+    out = norm(x).features
+    plane = images % 3
+    for p in (0, 1):
+        torch.testing.assert_close(out[plane == p], refs[p](feats[plane == p]))
+        torch.testing.assert_close(norm.bn.running_mean[p * 4:(p + 1) * 4], refs[p].running_mean)
+        torch.testing.assert_close(norm.bn.running_var[p * 4:(p + 1) * 4], refs[p].running_var)
+    refs[2].eval()
+    torch.testing.assert_close(out[plane == 2], refs[2](feats[plane == 2]))
+    assert torch.equal(norm.bn.running_mean[8:], torch.zeros(4))  # one site: not updated
+    assert int(norm.bn.num_batches_tracked) == 1
+    norm.eval()
+    torch.testing.assert_close(norm(x).features[plane == 0], refs[0].eval()(feats[plane == 0]))
 
 
 # --------------------------------------------------------------- parameter count

@@ -126,3 +126,31 @@ def test_validation_pass_is_logged(simulated_files, tmp_path):
     assert [r["val_loss"] == "" for r in rows] == [True, False, True, False]
     for r in rows[1::2]:
         assert float(r["val_loss"]) > 0 and 0.0 <= float(r["val_accuracy"]) <= 1.0
+
+
+def test_snapshots_keep_the_weights_a_shorter_run_makes(config, tmp_path):
+    """train.snapshot_every keeps every N-th step's weights; with a constant schedule the same
+    config stopped at that step makes exactly those weights (how a step chosen afterwards on a
+    validation file is reproduced by one command)."""
+    from safetensors.torch import load_file
+
+    long_cfg = tmp_path / "long.yaml"
+    long_cfg.write_text(config.read_text().replace("steps: 10,", "steps: 4, snapshot_every: 2,"))
+    done = subprocess.run([LARSEG, "train", str(long_cfg), "-o", str(tmp_path / "long")],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    snaps = sorted(p.name for p in (tmp_path / "long" / "snapshots").glob("*.safetensors"))
+    assert snaps == ["step_000002.safetensors", "step_000004.safetensors"]
+    meta = json.loads((tmp_path / "long" / "snapshots" / "step_000002.json").read_text())
+    assert meta["step"] == 2 and meta["complete"] is False
+    final = load_file(tmp_path / "long" / "model.safetensors")
+    last = load_file(tmp_path / "long" / "snapshots" / "step_000004.safetensors")
+    assert final.keys() == last.keys() and all((final[k] == last[k]).all() for k in final)
+
+    done = subprocess.run([LARSEG, "train", str(config), "-o", str(tmp_path / "short"),
+                           "--set", "train.steps=2"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    short = load_file(tmp_path / "short" / "model.safetensors")
+    snap = load_file(tmp_path / "long" / "snapshots" / "step_000002.safetensors")
+    assert any((snap[k] != last[k]).any() for k in snap)  # the run moved between snapshots
+    assert all((short[k] == snap[k]).all() for k in snap)

@@ -55,12 +55,14 @@ def network_config(config: Path, overrides: list[str]):
     "image / full / none, note 1091's cluster+vertex, SSNet's inverse_frequency and larseg's "
     "inverse_frequency_active / _features; cross_entropy or focal), optim (rmsprop / adam / "
     "adamw, lr, accumulate, clip_norm, schedule), train (steps, checkpoint_every, validate_every, "
-    "threads, device, precision fp32 / bf16 / fp16, channels_last, compile, tensorboard). Unknown "
+    "snapshot_every, threads, device, precision fp32 / bf16 / fp16, channels_last, compile, tensorboard). Unknown "
     "keys and wrong types are one line naming the key.\n\n"
     "Checkpoints go to OUTPUT every train.checkpoint_every steps and at the end (atomically); "
     "Ctrl-C or SIGTERM stops after the step in progress with a checkpoint, and --resume "
     "continues exactly where the run stood. OUTPUT gets config.yaml (the resolved config), "
-    "log.csv (every loss term per step) and model.safetensors + model.json (the final weights). "
+    "log.csv (every loss term per step) and model.safetensors + model.json (the final weights); "
+    "with train.snapshot_every=N also snapshots/step_NNNNNN.safetensors every N steps, to choose "
+    "a step on a validation file afterwards. "
     "Data-parallel: torchrun --standalone --nproc_per_node 2 -m larseg train ...\n\n"
     "Example: larseg train cosmic_tagger --set train.steps=200 -o runs/ct"))
 def train(

@@ -75,8 +75,9 @@ from typing import Literal
 from ..data._torch import torch
 from ..errors import LarsegError
 from .cosmic_tagger import CosmicTaggerConfig, DeepestBlock
-from .sparse import (BackendName, BatchNormAct, SparseBatchNorm, SparseLinear, SparseTensor,
-                     cat_features, densify, get_backend)
+from .sparse import (BackendName, BatchNormAct, PlaneSparseBatchNorm, SparseBatchNorm,
+                     SparseLinear, SparseTensor, cat_features, densify, get_backend)
+from .sparse.layers import SparseNormFactory
 from .sparse import fused
 from .sparse.blocks import SparseResidualBlock
 from .sparse.fused_tagger import DOWN_KERNEL, DOWN_STRIDE, FusedTaggerInference
@@ -112,6 +113,12 @@ class SparseCosmicTaggerConfig:
     # run as masked dense convolutions (faster there: benchmarks/bench_sparse_cosmic_tagger.py);
     # above 1: never
     dense_fill: float = 0.5
+    # normalisation as the dense network's ``norm`` (cosmic_tagger.py): the paper's "batch" (one
+    # set of statistics over the sites of all planes) or "plane" (statistics and scale per plane;
+    # the deepest block, where the planes are side by side in channels, keeps plain BatchNorm).
+    # "plane" runs the backend's modules in eval mode too (the fused path folds one BatchNorm
+    # per convolution)
+    norm: Literal["batch", "plane"] = "batch"
 
     def dense(self) -> CosmicTaggerConfig:
         """The dense cosmic tagger with the same widths (for the deepest block, benchmarks)."""
@@ -119,11 +126,19 @@ class SparseCosmicTaggerConfig:
                                   filters=self.filters, depth=self.depth,
                                   blocks_per_level=self.blocks_per_level,
                                   deep_filters=self.deep_filters, deep_blocks=self.deep_blocks,
-                                  deep_kernel=self.deep_kernel, head=self.head)
+                                  deep_kernel=self.deep_kernel, head=self.head,
+                                  norm=self.norm)
+
+    def norm_factory(self) -> SparseNormFactory:
+        """The normalisation layer of c channels on the per-plane levels."""
+        if self.norm == "plane":
+            return lambda c: PlaneSparseBatchNorm(c, self.planes)
+        return SparseBatchNorm
 
 
-def _blocks(backend, c: int, n: int, key: str) -> nn.Sequential:
-    return nn.Sequential(*(SparseResidualBlock(backend, c, c, 3, key=key) for _ in range(n)))
+def _blocks(backend, c: int, n: int, key: str, norm: SparseNormFactory) -> nn.Sequential:
+    return nn.Sequential(*(SparseResidualBlock(backend, c, c, 3, key=key, norm=norm)
+                           for _ in range(n)))
 
 
 def _add(a: SparseTensor, b: SparseTensor) -> SparseTensor:
@@ -136,12 +151,13 @@ def _add(a: SparseTensor, b: SparseTensor) -> SparseTensor:
 class SparseDownLevel(nn.Module):
     """Residual blocks at c filters on level k's sites (the skip), 2×2 stride-2 conv to 2c."""
 
-    def __init__(self, backend, k: int, c: int, n_blocks: int) -> None:
+    def __init__(self, backend, k: int, c: int, n_blocks: int,
+                 norm: SparseNormFactory = SparseBatchNorm) -> None:
         super().__init__()
-        self.blocks = _blocks(backend, c, n_blocks, f"subm{k}")
+        self.blocks = _blocks(backend, c, n_blocks, f"subm{k}", norm)
         self.down = nn.Sequential(backend.down(c, 2 * c, DOWN_KERNEL, DOWN_STRIDE,
                                                key=f"down{k}"),
-                                  BatchNormAct(2 * c))
+                                  BatchNormAct(2 * c, norm))
 
     def forward(self, x: SparseTensor) -> tuple[SparseTensor, SparseTensor]:
         skip = self.blocks(x)
@@ -151,11 +167,12 @@ class SparseDownLevel(nn.Module):
 class SparseUpLevel(nn.Module):
     """Inverse of level k's strided conv (2c → c), the additive skip, residual blocks at c."""
 
-    def __init__(self, backend, k: int, c: int, n_blocks: int) -> None:
+    def __init__(self, backend, k: int, c: int, n_blocks: int,
+                 norm: SparseNormFactory = SparseBatchNorm) -> None:
         super().__init__()
         self.upsample = nn.Sequential(backend.up(2 * c, c, DOWN_KERNEL, key=f"down{k}"),
-                                      BatchNormAct(c))
-        self.blocks = _blocks(backend, c, n_blocks, f"subm{k}")
+                                      BatchNormAct(c, norm))
+        self.blocks = _blocks(backend, c, n_blocks, f"subm{k}", norm)
 
     def forward(self, x: SparseTensor, skip: SparseTensor) -> SparseTensor:
         return self.blocks(_add(skip, self.upsample(x)))
@@ -182,22 +199,23 @@ class SparseCosmicTagger(FusedTaggerInference, nn.Module):
         backend = get_backend(cfg.backend)
         self.backend = backend.name
         self.size_multiple = 2 ** cfg.depth  # the spatial bound is rounded up to it
-        f, n = cfg.filters, cfg.blocks_per_level
+        f, n, norm = cfg.filters, cfg.blocks_per_level, cfg.norm_factory()
         # "conv7x7, BN, LeakyReLU" (SBND paper, Table 1); its map is not shared with the 3×3s
-        self.stem = nn.Sequential(backend.submanifold(1, f, 7, key="stem"), BatchNormAct(f))
-        self.down = nn.ModuleList(SparseDownLevel(backend, k, f << k, n)
+        self.stem = nn.Sequential(backend.submanifold(1, f, 7, key="stem"), BatchNormAct(f, norm))
+        self.down = nn.ModuleList(SparseDownLevel(backend, k, f << k, n, norm)
                                   for k in range(cfg.depth))
         self.deepest = DeepestBlock(f << cfg.depth, cfg.dense())
-        self.up = nn.ModuleList(SparseUpLevel(backend, k, f << k, n)
+        self.up = nn.ModuleList(SparseUpLevel(backend, k, f << k, n, norm)
                                 for k in range(cfg.depth))  # up[k]: level k
         self.feature_channels = 2 * f if cfg.head == "table1" else f
         if cfg.head == "table1":
             self.head = nn.Sequential(SparseLinear(2 * f, cfg.n_classes, bias=False),
-                                      SparseBatchNorm(cfg.n_classes))
+                                      norm(cfg.n_classes))
         else:
             self.head = SparseLinear(f, cfg.n_classes)
         if cfg.zero_init_head:  # table1's head ends in a BatchNorm: start its scale at 0
-            final = self.head[1] if cfg.head == "table1" else self.head
+            final = self.head if cfg.head == "plain" else self.head[1]
+            final = getattr(final, "bn", final)  # the per-plane BatchNorm's parameters
             nn.init.zeros_(final.weight)
             nn.init.zeros_(final.bias)
         self._folds = fused.FoldCache()  # the fused path's folded weights (not in state_dict)
@@ -232,9 +250,10 @@ class SparseCosmicTagger(FusedTaggerInference, nn.Module):
 
     def uses_fused_path(self) -> bool:
         """Whether ``forward`` runs the fused inference path now: ``inference="fused"``, eval
-        mode and no autograd (``torch.no_grad`` / ``torch.inference_mode``)."""
-        return (self.cfg.inference == "fused" and not self.training
-                and not torch.is_grad_enabled())
+        mode and no autograd (``torch.no_grad`` / ``torch.inference_mode``), and the paper's
+        BatchNorm (``norm="plane"`` runs the modules)."""
+        return (self.cfg.inference == "fused" and self.cfg.norm == "batch"
+                and not self.training and not torch.is_grad_enabled())
 
     def forward(self, planes: Sequence[SparseTensor]) -> list[Tensor]:
         x = self.join(planes)

@@ -109,6 +109,10 @@ class RunConfig:
     steps: int = 100
     checkpoint_every: int = 20
     validate_every: int = 0                # steps between validation passes (0: none)
+    # keep the weights of every N-th step as RUN/snapshots/step_NNNNNN.safetensors (+ .json), to
+    # choose a step on a validation file afterwards (0: none). With a constant schedule, the same
+    # config with train.steps = N makes exactly snapshot N's weights
+    snapshot_every: int = 0
     threads: int = 1
     device: str = "cpu"                    # cpu | cuda | cuda:N | auto
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"

@@ -14,10 +14,12 @@ the gradients, so N processes with ``accumulate`` = a equal one process with a Ã
 micro-batches, the same BatchNorm statistics per micro-batch). Rank 0 alone writes.
 
 A checkpoint (``RUN/checkpoint.pt``, :mod:`larseg.train.checkpoint`) is written every
-``train.checkpoint_every`` steps and at the end; ``RUN/log.csv`` has one row per step with every
-loss term (and TensorBoard files with ``train.tensorboard``, :mod:`larseg.train.logs`); the final
-weights go to ``RUN/model.safetensors`` with ``RUN/model.json`` (config, parameter count,
-sha256). SIGINT/SIGTERM stop the run after the step in progress, with a checkpoint.
+``train.checkpoint_every`` steps and at the end (and with ``train.snapshot_every`` the weights of
+every N-th step stay in ``RUN/snapshots/``, to choose a step afterwards); ``RUN/log.csv`` has one
+row per step with every loss term (and TensorBoard files with ``train.tensorboard``,
+:mod:`larseg.train.logs`); the final weights go to ``RUN/model.safetensors`` with
+``RUN/model.json`` (config, parameter count, sha256). SIGINT/SIGTERM stop the run after the step
+in progress, with a checkpoint.
 
 Bad data does not end a run: an event that is empty after cropping is skipped and counted (the
 ``skipped`` column); a loss that is not finite stops the run with one line naming the step, the
@@ -91,16 +93,24 @@ def _validate(model, loss_fn, ds, path, cfg: TrainingConfig, device) -> dict[str
             "val_accuracy": right / total if total else float("nan")}
 
 
-def _write_weights(run: Path, model, cfg: TrainingConfig, step: int) -> Path:
+def _write_weights(run: Path, model, cfg: TrainingConfig, step: int,
+                   name: str = "model.safetensors") -> Path:
     """RUN/model.safetensors + model.json (:func:`larseg.weights.loading.save_weights`), with the
     step they are of and whether the run was complete: an interrupted run leaves usable weights
-    too."""
+    too. ``name``: another file under RUN (a snapshot)."""
     from ..weights.loading import save_weights
 
     extra = {"step": step, "complete": step >= cfg.train.steps}
     if (run / INIT_RECORD).is_file():  # where the encoder came from (model.init_from)
         extra["init_from"] = json.loads((run / INIT_RECORD).read_text())
-    return save_weights(run / "model.safetensors", model, cfg, extra)
+    path = run / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_weights(path, model, cfg, extra)
+
+
+def snapshot_name(step: int) -> str:
+    """Where ``train.snapshot_every`` keeps the weights of ``step``, under the run directory."""
+    return f"snapshots/step_{step:06d}.safetensors"
 
 
 #: the run's record of a transfer (model.init_from): file, sha256, tensors copied
@@ -289,6 +299,9 @@ class _Trainer:
                         on_step(last)
                     if pos.step % cfg.train.checkpoint_every == 0 or pos.step == cfg.train.steps:
                         keep()
+                    every = cfg.train.snapshot_every
+                    if self.lead and every and pos.step % every == 0:
+                        _write_weights(run, self.model, cfg, pos.step, snapshot_name(pos.step))
         finally:
             if log is not None:
                 log.close()

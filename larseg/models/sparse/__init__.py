@@ -7,7 +7,8 @@ Vocabulary (what the sparse networks are built from):
   spatial shape (H, W), batch size; :func:`densify` gives the dense (B, C, H, W) tensor,
   :func:`cat_features` joins two records on the same sites (a U-Net skip);
 - backend-independent layers on features: :class:`SparseBatchNorm`, :class:`SparseLeakyReLU`,
-  :class:`BatchNormAct`, :class:`SparseLinear` (1×1);
+  :class:`BatchNormAct`, :class:`SparseLinear` (1×1), :class:`PlaneSparseBatchNorm` (statistics
+  per plane, for records of planes joined as the sparse cosmic tagger joins them);
 - from a backend (:class:`SparseBackend`): ``submanifold`` (output on the input sites),
   ``down`` (strided), ``up`` (inverse of the ``down`` with the same ``key``: back onto exactly its
   input sites, in their order).
@@ -24,7 +25,8 @@ from __future__ import annotations
 from typing import Literal, Protocol
 
 from ...data._torch import torch
-from .layers import BatchNormAct, SparseBatchNorm, SparseLeakyReLU, SparseLinear, init_conv_
+from .layers import (BatchNormAct, PlaneSparseBatchNorm, SparseBatchNorm, SparseLeakyReLU,
+                     SparseLinear, init_conv_)
 from .tensor import SparseTensor, cat_features, densify
 
 BackendName = Literal["spconv", "reference", "auto"]
@@ -69,6 +71,6 @@ def get_backend(name: BackendName = "auto") -> SparseBackend:
     raise ValueError(f"unknown sparse backend '{name}'; available: spconv, reference, auto")
 
 
-__all__ = ["BackendName", "BatchNormAct", "SparseBackend", "SparseBatchNorm", "SparseLeakyReLU",
-           "SparseLinear", "SparseTensor", "cat_features", "densify", "get_backend",
-           "init_conv_", "spconv_available"]
+__all__ = ["BackendName", "BatchNormAct", "PlaneSparseBatchNorm", "SparseBackend",
+           "SparseBatchNorm", "SparseLeakyReLU", "SparseLinear", "SparseTensor", "cat_features",
+           "densify", "get_backend", "init_conv_", "spconv_available"]

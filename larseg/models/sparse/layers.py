@@ -8,6 +8,7 @@ bias (C_out): a state dict saved on one backend loads into the other unchanged.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from ...data._torch import torch
 from .tensor import SparseTensor
@@ -36,6 +37,43 @@ class SparseBatchNorm(nn.BatchNorm1d):
         return x.with_features(super().forward(x.features))
 
 
+class PlaneSparseBatchNorm(nn.Module):
+    """BatchNorm with statistics and scale of its own per plane, for a record whose image index
+    is b·P + p (the sparse cosmic tagger's joined planes): the layout of the dense
+    :class:`~larseg.models.cosmic_tagger.PlaneBatchNorm2d`, one ``BatchNorm1d`` of P × c
+    channels, plane p's being channels p·c … (p + 1)·c − 1. A plane with fewer than two sites in
+    a training batch has no batch statistics: it is normalised by its running ones."""
+
+    def __init__(self, channels: int, planes: int) -> None:
+        super().__init__()
+        self.channels, self.planes = channels, planes
+        self.bn = nn.BatchNorm1d(planes * channels)
+
+    def plane_of_sites(self, x: SparseTensor) -> torch.Tensor:
+        return x.coords[:, 0].long() % self.planes
+
+    def forward(self, x: SparseTensor) -> SparseTensor:
+        bn, c = self.bn, self.channels
+        if self.training:
+            bn.num_batches_tracked.add_(1)
+        plane = self.plane_of_sites(x)
+        out = torch.empty_like(x.features)
+        for p in range(self.planes):
+            rows = (plane == p).nonzero().squeeze(1)
+            if rows.numel() == 0:
+                continue
+            part = slice(p * c, (p + 1) * c)
+            out[rows] = torch.nn.functional.batch_norm(
+                x.features[rows], bn.running_mean[part], bn.running_var[part],
+                bn.weight[part], bn.bias[part], self.training and rows.numel() > 1,
+                bn.momentum, bn.eps)
+        return x.with_features(out)
+
+
+#: builds the normalisation layer of c channels (SparseBatchNorm, or a per-plane one)
+SparseNormFactory = Callable[[int], nn.Module]
+
+
 class SparseLeakyReLU(nn.LeakyReLU):
     def forward(self, x: SparseTensor) -> SparseTensor:  # type: ignore[override]
         return x.with_features(super().forward(x.features))
@@ -52,9 +90,9 @@ class SparseLinear(nn.Linear):
 class BatchNormAct(nn.Module):
     """BatchNorm then LeakyReLU, as after every convolution of the dense blocks."""
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, norm: SparseNormFactory = SparseBatchNorm) -> None:
         super().__init__()
-        self.bn = SparseBatchNorm(channels)
+        self.bn = norm(channels)
         self.act = SparseLeakyReLU()
 
     def forward(self, x: SparseTensor) -> SparseTensor:
