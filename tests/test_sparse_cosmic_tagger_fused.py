@@ -79,17 +79,23 @@ def level_fills(net: SparseCosmicTagger, planes: list[SparseTensor]) -> list[flo
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("head", ["table1", "plain"])
 @pytest.mark.parametrize("dense_fill", [0.0, 0.5, 2.0])
-def test_fused_path_gives_the_modules_logits(backend, head, dense_fill):
-    """Same weights, eval mode: the fused path (BatchNorm folded, the reference backend's maps,
+@pytest.mark.parametrize("norm", ["batch", "plane"])
+def test_fused_path_gives_the_modules_logits(backend, head, dense_fill, norm):
+    """Same weights, eval mode: the fused path (BatchNorm folded, or per plane applied after each
+    convolution; the reference backend's maps,
     the deepest block as folded dense convolutions) and the backend's modules agree to float
     rounding, on two events of three planes with different sites each; with every level on
     the masked dense grid (dense_fill 0), none (2) and the fine levels sparse, the coarse ones
     dense (0.5: the first levels fill less than half their grid, a later one more)."""
     xs = random_planes(batch=2, seed=1)
-    net = calibrated(replace(SMALL, backend=backend, head=head, dense_fill=dense_fill), xs)
+    for x, scale in zip(xs, (1.0, 0.5, 4.0)):  # unlike statistics per plane
+        x.features.mul_(scale)
+    net = calibrated(replace(SMALL, backend=backend, head=head, dense_fill=dense_fill,
+                             norm=norm), xs)
     fills = level_fills(net, xs)
     assert fills[0] < 0.5 <= max(fills) and fills == sorted(fills)
     bn = net.down[3].blocks[0].norm1.bn
+    bn = getattr(bn, "bn", bn)  # a per-plane BatchNorm's
     assert not torch.allclose(bn.running_var, torch.ones_like(bn.running_var))  # calibrated
     want = logits(net, xs, "modules")
     got = logits(net, xs, "fused")

@@ -116,8 +116,8 @@ class SparseCosmicTaggerConfig:
     # normalisation as the dense network's ``norm`` (cosmic_tagger.py): the paper's "batch" (one
     # set of statistics over the sites of all planes) or "plane" (statistics and scale per plane;
     # the deepest block, where the planes are side by side in channels, keeps plain BatchNorm).
-    # "plane" runs the backend's modules in eval mode too (the fused path folds one BatchNorm
-    # per convolution)
+    # The fused path folds "batch" into each convolution and applies "plane" after it (one
+    # weight for every plane, each site's output by its plane's scale and shift)
     norm: Literal["batch", "plane"] = "batch"
 
     def dense(self) -> CosmicTaggerConfig:
@@ -250,10 +250,9 @@ class SparseCosmicTagger(FusedTaggerInference, nn.Module):
 
     def uses_fused_path(self) -> bool:
         """Whether ``forward`` runs the fused inference path now: ``inference="fused"``, eval
-        mode and no autograd (``torch.no_grad`` / ``torch.inference_mode``), and the paper's
-        BatchNorm (``norm="plane"`` runs the modules)."""
-        return (self.cfg.inference == "fused" and self.cfg.norm == "batch"
-                and not self.training and not torch.is_grad_enabled())
+        mode and no autograd (``torch.no_grad`` / ``torch.inference_mode``)."""
+        return (self.cfg.inference == "fused" and not self.training
+                and not torch.is_grad_enabled())
 
     def forward(self, planes: Sequence[SparseTensor]) -> list[Tensor]:
         x = self.join(planes)

@@ -106,6 +106,23 @@ def gather_matmul(x: Tensor, rows: Tensor, w: Tensor, b: Tensor,
     return out if slope is None else F.leaky_relu_(out, slope)
 
 
+def plane_affine_(out: Tensor, plane: Tensor, scale: Tensor, shift: Tensor,
+                  slope: float | None = None) -> Tensor:
+    """A per-plane BatchNorm on padded (M + 1, C) convolution output, in place: row i times
+    ``scale[plane[i]]`` plus ``shift[plane[i]]`` ((P, C) each; the zero row kept zero), then
+    LeakyReLU(``slope``) if given."""
+    m = len(plane)
+    out[:m].mul_(scale.index_select(0, plane)).add_(shift.index_select(0, plane))
+    return out if slope is None else F.leaky_relu_(out, slope)
+
+
+def plane_scale_shift(norm) -> tuple[Tensor, Tensor]:
+    """A per-plane BatchNorm (:class:`~larseg.models.sparse.layers.PlaneSparseBatchNorm`) in
+    inference mode as (P, C) scale and shift."""
+    scale, shift = bn_scale_shift(norm.bn)
+    return scale.reshape(norm.planes, -1), shift.reshape(norm.planes, -1)
+
+
 def linear(x: Tensor, w: Tensor, b: Tensor) -> Tensor:
     """A folded 1×1 layer on padded features (the zero row kept zero)."""
     out = torch.addmm(b, x, w)
@@ -156,14 +173,17 @@ def fold_dense(conv: nn.Conv2d, bn: nn.modules.batchnorm._BatchNorm) -> tuple[Te
     return fold_batch_norm(conv.weight, conv.bias, bn)
 
 
-def fold_sparse_as_dense(weight: Tensor, bias: Tensor | None, bn: nn.modules.batchnorm._BatchNorm,
+def fold_sparse_as_dense(weight: Tensor, bias: Tensor | None,
+                         bn: nn.modules.batchnorm._BatchNorm | None,
                          inverse: bool = False) -> tuple[Tensor, Tensor]:
-    """A sparse convolution's (C_out, kh, kw, C_in) weight with its BatchNorm as a channels-last
-    conv2d weight (C_out, C_in, kh, kw), or for an inverse convolution a conv_transpose2d
-    weight (C_in, C_out, kh, kw), and the bias."""
-    if inverse:
-        return fold_batch_norm(dense_inverse_weight(weight), bias, bn, out_dim=1)
-    return fold_batch_norm(dense_conv_weight(weight), bias, bn)
+    """A sparse convolution's (C_out, kh, kw, C_in) weight with its BatchNorm (if any) as a
+    channels-last conv2d weight (C_out, C_in, kh, kw), or for an inverse convolution a
+    conv_transpose2d weight (C_in, C_out, kh, kw), and the bias."""
+    w = dense_inverse_weight(weight) if inverse else dense_conv_weight(weight)
+    if bn is None:
+        b = bias if bias is not None else w.new_zeros(w.shape[1 if inverse else 0])
+        return w.contiguous(memory_format=torch.channels_last), b
+    return fold_batch_norm(w, bias, bn, out_dim=1 if inverse else 0)
 
 
 def _flat_sites(coords: Tensor, shape: tuple[int, int]) -> Tensor:
@@ -194,12 +214,16 @@ def site_mask(coords: Tensor, shape: tuple[int, int], images: int, dtype) -> Ten
 
 
 def masked_conv(z: Tensor, w: Tensor, b: Tensor, mask: Tensor, *, stride: int = 1,
-                padding: int = 0, inverse: bool = False, slope: float | None = None) -> Tensor:
-    """A folded dense convolution (conv_transpose2d if ``inverse``), times the output level's
-    site mask, then LeakyReLU(``slope``) if given (it keeps zeros zero)."""
+                padding: int = 0, inverse: bool = False, slope: float | None = None,
+                affine: tuple[Tensor, Tensor] | None = None) -> Tensor:
+    """A folded dense convolution (conv_transpose2d if ``inverse``), then ``affine`` if given
+    (per-image (images, C, 1, 1) scale and shift: a per-plane BatchNorm), times the output
+    level's site mask, then LeakyReLU(``slope``) if given (it keeps zeros zero)."""
     if inverse:
         y = F.conv_transpose2d(z, w, b, stride=stride)
     else:
         y = F.conv2d(z, w, b, stride=stride, padding=padding)
+    if affine is not None:
+        y = y.mul_(affine[0]).add_(affine[1])
     y = y.mul_(mask)
     return y if slope is None else F.leaky_relu_(y, slope)

@@ -4,7 +4,8 @@ without autograd; :mod:`larseg.models.sparse_cosmic_tagger`'s docstring says wha
 A mixin of :class:`~larseg.models.sparse_cosmic_tagger.SparseCosmicTagger`: methods only, on the
 modules the network defines (``stem``, ``down``, ``deepest``, ``up``, ``head``, ``cfg``) and its
 ``_folds`` cache, so the state dict is the network's own. The layers run through
-:mod:`larseg.models.sparse.fused`: each convolution with its BatchNorm folded in, gather-matmuls
+:mod:`larseg.models.sparse.fused`: each convolution with its BatchNorm folded in (with
+``norm="plane"`` its plane's scale and shift applied to each site after it), gather-matmuls
 on the fine levels and masked dense convolutions from the first level that fills ``dense_fill``
 of its grid.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 from ...data._torch import torch
 from ..cosmic_tagger import DeepestBlock
 from . import fused
+from .layers import PlaneSparseBatchNorm
 from .reference import strided_map, submanifold_rows
 from .tensor import SparseTensor
 
@@ -44,9 +46,12 @@ class FusedTaggerInference:
         with torch.no_grad(), torch.autocast(dev, enabled=False):
             return self._fused(x, dtype).to(x.features.dtype)
 
-    def _fold(self, name: str, conv: nn.Module, bn, dtype, *, dense: bool = False,
+    def _fold(self, name: str, conv: nn.Module, norm, dtype, *, dense: bool = False,
               inverse: bool = False) -> tuple[Tensor, Tensor]:
+        """The convolution's weight and bias with ``norm`` folded in; a per-plane BatchNorm is
+        not folded (one weight serves every plane): :meth:`_affine` applies it after."""
         bias = getattr(conv, "bias", None)
+        bn = None if isinstance(norm, PlaneSparseBatchNorm) else norm
         if dense:
             return self._folds.get(f"{name}:dense", [conv.weight, bias, *fused.bn_sources(bn)],
                                    dtype, lambda: fused.fold_sparse_as_dense(conv.weight, bias,
@@ -54,14 +59,45 @@ class FusedTaggerInference:
         return self._folds.get(name, [conv.weight, bias, *fused.bn_sources(bn)], dtype,
                                lambda: fused.fold_sparse(conv.weight, bias, bn))
 
+    def _affine(self, name: str, norm, dtype) -> tuple[Tensor, Tensor] | None:
+        """A per-plane BatchNorm's (P, C) scale and shift; None for any other norm."""
+        if not isinstance(norm, PlaneSparseBatchNorm):
+            return None
+        return self._folds.get(f"{name}:plane", fused.bn_sources(norm.bn), dtype,
+                               lambda: fused.plane_scale_shift(norm))
+
+    def _planes(self, coords: Tensor) -> Tensor | None:
+        """Each site's plane (the joined record's image b·P + p), where the norm needs it."""
+        return coords[:, 0].long() % self.cfg.planes if self.cfg.norm == "plane" else None
+
+    def _sparse_conv(self, h: Tensor, rows: Tensor, name: str, conv: nn.Module, norm, dtype,
+                     plane: Tensor | None, slope: float | None = None,
+                     ws: fused.Workspace | None = None) -> Tensor:
+        """conv-norm(-LeakyReLU) by one gather-matmul onto the sites of ``plane``."""
+        w, b = self._fold(name, conv, norm, dtype)
+        affine = self._affine(name, norm, dtype)
+        if affine is None:
+            return fused.gather_matmul(h, rows, w, b, slope, ws)
+        return fused.plane_affine_(fused.gather_matmul(h, rows, w, b, workspace=ws), plane,
+                                   *affine, slope)
+
+    def _dense_conv(self, z: Tensor, name: str, conv: nn.Module, norm, dtype, mask: Tensor,
+                    *, inverse: bool = False, **kwargs) -> Tensor:
+        """conv-norm(-LeakyReLU) as a masked dense convolution on the (P·B, C, h, w) grid."""
+        w, b = self._fold(name, conv, norm, dtype, dense=True, inverse=inverse)
+        affine = self._affine(name, norm, dtype)
+        if affine is not None:  # image i is plane i mod P
+            plane = torch.arange(z.shape[0], device=z.device) % self.cfg.planes
+            affine = tuple(t.index_select(0, plane)[:, :, None, None] for t in affine)
+        return fused.masked_conv(z, w, b, mask, inverse=inverse, affine=affine, **kwargs)
+
     def _sparse_blocks(self, name: str, blocks: nn.Sequential, h: Tensor, rows: Tensor,
-                       dtype, ws: fused.Workspace) -> Tensor:
+                       dtype, ws: fused.Workspace, plane: Tensor | None) -> Tensor:
         for i, block in enumerate(blocks):
-            y = fused.gather_matmul(h, rows, *self._fold(f"{name}.{i}.conv1", block.conv1,
-                                                         block.norm1.bn, dtype),
-                                    block.norm1.act.negative_slope, ws)
-            y = fused.gather_matmul(y, rows, *self._fold(f"{name}.{i}.conv2", block.conv2,
-                                                         block.norm2, dtype), workspace=ws)
+            y = self._sparse_conv(h, rows, f"{name}.{i}.conv1", block.conv1, block.norm1.bn,
+                                  dtype, plane, block.norm1.act.negative_slope, ws)
+            y = self._sparse_conv(y, rows, f"{name}.{i}.conv2", block.conv2, block.norm2,
+                                  dtype, plane, ws=ws)
             h = F.leaky_relu_(y.add_(h), block.act.negative_slope)  # c_in = c_out: no shortcut
         return h
 
@@ -69,11 +105,10 @@ class FusedTaggerInference:
                       dtype) -> Tensor:
         for i, block in enumerate(blocks):
             pad = block.conv1.weight.shape[1] // 2
-            y = fused.masked_conv(z, *self._fold(f"{name}.{i}.conv1", block.conv1,
-                                                 block.norm1.bn, dtype, dense=True),
-                                  mask, padding=pad, slope=block.norm1.act.negative_slope)
-            y = fused.masked_conv(y, *self._fold(f"{name}.{i}.conv2", block.conv2, block.norm2,
-                                                 dtype, dense=True), mask, padding=pad)
+            y = self._dense_conv(z, f"{name}.{i}.conv1", block.conv1, block.norm1.bn, dtype,
+                                 mask, padding=pad, slope=block.norm1.act.negative_slope)
+            y = self._dense_conv(y, f"{name}.{i}.conv2", block.conv2, block.norm2, dtype, mask,
+                                 padding=pad)
             z = F.leaky_relu_(y.add_(z), block.act.negative_slope)
         return z
 
@@ -82,12 +117,13 @@ class FusedTaggerInference:
         images = x.batch_size
         stem_conv, stem_norm = self.stem
         coords, shape = x.coords, x.spatial_shape
+        plane = self._planes(coords)
         h = fused.padded(x.features.to(dtype))
-        h = fused.gather_matmul(h, submanifold_rows(coords, shape, stem_conv.weight.shape[1]),
-                                *self._fold("stem", stem_conv, stem_norm.bn, dtype),
-                                stem_norm.act.negative_slope, ws)
+        h = self._sparse_conv(h, submanifold_rows(coords, shape, stem_conv.weight.shape[1]),
+                              "stem", stem_conv, stem_norm.bn, dtype, plane,
+                              stem_norm.act.negative_slope, ws)
         stem = h
-        # per level: ("sparse", skip, rows, map, coords) or ("dense", skip, mask, coords)
+        # per level: ("sparse", skip, rows, map, plane) or ("dense", skip, mask)
         levels: list[tuple] = []
         z = mask = None  # the dense grid and its site mask, once the levels turn dense
         for k, level in enumerate(self.down):
@@ -97,19 +133,19 @@ class FusedTaggerInference:
                 mask = fused.site_mask(coords, shape, images, dtype)
             if z is not None:  # coarser levels are at least as full: dense from here on
                 z = self._dense_blocks(f"down{k}", level.blocks, z, mask, dtype)
-                levels.append(("dense", z, mask, coords))
+                levels.append(("dense", z, mask))
                 mask = F.max_pool2d(mask, DOWN_KERNEL, DOWN_STRIDE)  # the strided conv's sites
-                z = fused.masked_conv(z, *self._fold(f"down{k}.down", conv, norm.bn, dtype,
-                                                     dense=True),
-                                      mask, stride=DOWN_STRIDE, slope=norm.act.negative_slope)
+                z = self._dense_conv(z, f"down{k}.down", conv, norm.bn, dtype, mask,
+                                     stride=DOWN_STRIDE, slope=norm.act.negative_slope)
                 continue
             rows = submanifold_rows(coords, shape, 3)  # one map per level, down and up
-            h = self._sparse_blocks(f"down{k}", level.blocks, h, rows, dtype, ws)
+            h = self._sparse_blocks(f"down{k}", level.blocks, h, rows, dtype, ws, plane)
             m = strided_map(coords, shape, DOWN_KERNEL, DOWN_STRIDE)
-            levels.append(("sparse", h, rows, m, coords))
-            h = fused.gather_matmul(h, m.down, *self._fold(f"down{k}.down", conv, norm.bn, dtype),
-                                    norm.act.negative_slope, ws)
+            levels.append(("sparse", h, rows, m, plane))
             coords, shape = m.out_coords, m.out_shape
+            plane = self._planes(coords)  # the strided convolution's output sites
+            h = self._sparse_conv(h, m.down, f"down{k}.down", conv, norm.bn, dtype, plane,
+                                  norm.act.negative_slope, ws)
         if z is None:
             z = fused.to_grid(h, coords, shape, images)
             mask = fused.site_mask(coords, shape, images, dtype)
@@ -118,19 +154,18 @@ class FusedTaggerInference:
             level, state = self.up[k], levels[k]
             conv, norm = level.upsample
             if state[0] == "dense":
-                _, skip, mask, _ = state
-                z = fused.masked_conv(z, *self._fold(f"up{k}.upsample", conv, norm.bn, dtype,
-                                                     dense=True, inverse=True),
-                                      mask, stride=DOWN_STRIDE, inverse=True,
-                                      slope=norm.act.negative_slope).add_(skip)
+                _, skip, mask = state
+                z = self._dense_conv(z, f"up{k}.upsample", conv, norm.bn, dtype, mask,
+                                     inverse=True, stride=DOWN_STRIDE,
+                                     slope=norm.act.negative_slope).add_(skip)
                 z = self._dense_blocks(f"up{k}", level.blocks, z, mask, dtype)
                 continue
-            _, skip, rows, m, _ = state
+            _, skip, rows, m, plane = state
             if z is not None:  # the first sparse level on the way up: the grid's sites
                 h, z = fused.from_grid(z, m.out_coords), None
-            h = fused.gather_matmul(h, m.up, *self._fold(f"up{k}.upsample", conv, norm.bn, dtype),
-                                    norm.act.negative_slope, ws).add_(skip)
-            h = self._sparse_blocks(f"up{k}", level.blocks, h, rows, dtype, ws)
+            h = self._sparse_conv(h, m.up, f"up{k}.upsample", conv, norm.bn, dtype, plane,
+                                  norm.act.negative_slope, ws).add_(skip)
+            h = self._sparse_blocks(f"up{k}", level.blocks, h, rows, dtype, ws, plane)
         if z is not None:  # dense down to level 0
             h = fused.from_grid(z, x.coords)
         if self.cfg.head == "table1":
@@ -138,7 +173,11 @@ class FusedTaggerInference:
             linear, bn = self.head
         else:
             linear, bn = self.head, None
-        return fused.linear(h, *self._fold("head", linear, bn, dtype))[:-1]
+        out = fused.linear(h, *self._fold("head", linear, bn, dtype))
+        affine = self._affine("head", bn, dtype)
+        if affine is not None:
+            out = fused.plane_affine_(out, self._planes(x.coords), *affine)
+        return out[:-1]
 
     def _fused_deepest(self, z: Tensor, dtype) -> Tensor:
         """The deepest block on the (P·B, C, h, w) channels-last grid (zeros off the sites)."""

@@ -54,8 +54,11 @@ class PlaneSparseBatchNorm(nn.Module):
 
     def forward(self, x: SparseTensor) -> SparseTensor:
         bn, c = self.bn, self.channels
+        momentum = bn.momentum
         if self.training:
             bn.num_batches_tracked.add_(1)
+            if momentum is None:  # a cumulative average, as BatchNorm1d's
+                momentum = 1.0 / float(bn.num_batches_tracked)
         plane = self.plane_of_sites(x)
         out = torch.empty_like(x.features)
         for p in range(self.planes):
@@ -66,7 +69,7 @@ class PlaneSparseBatchNorm(nn.Module):
             out[rows] = torch.nn.functional.batch_norm(
                 x.features[rows], bn.running_mean[part], bn.running_var[part],
                 bn.weight[part], bn.bias[part], self.training and rows.numel() > 1,
-                bn.momentum, bn.eps)
+                momentum or 0.0, bn.eps)
         return x.with_features(out)
 
 
