@@ -20,7 +20,10 @@ threads, in eval mode under ``torch.inference_mode``; bf16 is CPU autocast, as
   lookup-table maps, masked dense convolutions from the first level whose sites fill half its
   grid: ``dense_fill`` 0.5);
 - ``sparse-gather:fp32`` / ``:bf16`` — the fused path with every level gathered
-  (``dense_fill`` 2: no dense level).
+  (``dense_fill`` 2: no dense level);
+- ``sparse-fused-plane:fp32`` / ``:bf16`` — the fused path of the network with per-plane
+  BatchNorm (``norm="plane"``: each convolution's output scaled and shifted per plane after it,
+  instead of one BatchNorm folded into the weight).
 
 Weights: random (seed 0 in every variant; the time does not depend on them), with the
 BatchNorm running statistics of event 0 (one training-mode pass with cumulative averages, once
@@ -78,7 +81,14 @@ from _results import saved_output  # noqa: E402
 
 VARIANTS = ("dense:fp32", "dense:bf16", "sparse-spconv:fp32", "sparse-reference:fp32",
             "sparse-reference:bf16", "sparse-gather:fp32", "sparse-gather:bf16",
-            "sparse-fused:fp32", "sparse-fused:bf16")
+            "sparse-fused:fp32", "sparse-fused:bf16", "sparse-fused-plane:fp32",
+            "sparse-fused-plane:bf16")
+
+
+def weights_kind(kind: str) -> str:
+    """Which calibrated state dict a variant's network loads: dense, sparse or sparse-plane
+    (per-plane BatchNorm: other buffers)."""
+    return "dense" if kind == "dense" else "sparse-plane" if kind.endswith("-plane") else "sparse"
 DEFAULT_VARIANTS = list(VARIANTS)
 #: a pixel whose fp32 top-two logits lie closer than this share of the event's RMS logit is a
 #: near-tie (random weights make many)
@@ -149,9 +159,12 @@ def _network(kind: str, filters: int, adc_min: float | None = None):
     backend, inference, dense_fill = {
         "sparse-spconv": ("spconv", "modules", cfg.dense_fill),
         "sparse-reference": ("reference", "modules", cfg.dense_fill),
+        "sparse-reference-plane": ("reference", "modules", cfg.dense_fill),
         "sparse-gather": ("auto", "fused", 2.0),
-        "sparse-fused": ("auto", "fused", cfg.dense_fill)}[kind]
-    cfg = replace(cfg, backend=backend, inference=inference, dense_fill=dense_fill)
+        "sparse-fused": ("auto", "fused", cfg.dense_fill),
+        "sparse-fused-plane": ("auto", "fused", cfg.dense_fill)}[kind]
+    cfg = replace(cfg, backend=backend, inference=inference, dense_fill=dense_fill,
+                  norm="plane" if kind.endswith("-plane") else "batch")
     return SparseCosmicTagger(cfg).eval(), cfg
 
 
@@ -183,7 +196,8 @@ def calibrate(kind: str, path: Path, out: Path, filters: int) -> None:
     the training-mode pass does not count in a variant's peak RSS."""
     from larseg.data._torch import torch
 
-    net, cfg = _network("dense" if kind == "dense" else "sparse-reference", filters)
+    net, cfg = _network({"dense": "dense", "sparse": "sparse-reference",
+                         "sparse-plane": "sparse-reference-plane"}[kind], filters)
     run, _, _ = _runner(net, kind, path, None, cfg.n_classes)
     for m in net.modules():
         if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
@@ -247,7 +261,9 @@ def _label(r: dict) -> str:
     name = {"dense": "dense", "sparse-spconv": "sparse spconv modules",
             "sparse-reference": "sparse reference modules",
             "sparse-gather": "sparse fused, all gathered",
-            "sparse-fused": "sparse fused"}[r["kind"]] + f" {r['precision']}"
+            "sparse-fused": "sparse fused",
+            "sparse-fused-plane": "sparse fused, plane BN"}[r["kind"]] \
+        + f" {r['precision']}"
     if r["adc_min"] is not None:
         name += f", ADC >= {r['adc_min']:g}"
     return name
@@ -296,7 +312,7 @@ def main() -> None:
                 [(v, None) for v in args.variants]
                 + [("sparse-fused:bf16", a) for a in args.adc_min])
         weights = {}
-        for kind in {"dense" if v.startswith("dense") else "sparse" for v, _ in runs}:
+        for kind in {weights_kind(v.split(":")[0]) for v, _ in runs}:
             weights[kind] = Path(tmp) / f"{kind}.pt"
             subprocess.run([sys.executable, __file__, "--calibrate", kind, str(data),
                             str(weights[kind]), "--filters", str(args.filters)], check=True)
@@ -304,7 +320,7 @@ def main() -> None:
         for r in range(rounds):  # round robin: a slow spell of the machine hits every variant
             for i, (variant, adc_min) in enumerate(runs):
                 out = Path(tmp) / f"{r}-{i}.json"
-                kind = "dense" if variant.startswith("dense") else "sparse"
+                kind = weights_kind(variant.split(":")[0])
                 cmd = [sys.executable, __file__, "--worker", variant, str(data), str(out),
                        str(weights[kind]), "none" if adc_min is None else str(adc_min),
                        "--threads", str(args.threads), "--filters", str(args.filters)]

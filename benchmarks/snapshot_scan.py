@@ -23,9 +23,27 @@ from pathlib import Path
 LARSEG = str(Path(sys.executable).with_name("larseg"))
 
 
+def _from_confusion(confusion) -> dict[str, float]:
+    """Table 2's numbers from a (truth × prediction) background / cosmic / neutrino confusion
+    over the active pixels: the pixels without charge are background and predicted so (the
+    sparse network labels only its voxels), so they change no number here."""
+    c = [[float(v) for v in row] for row in confusion]
+    labelled = sum(c[1]) + sum(c[2])
+    iou = [c[k][k] / (sum(c[k]) + sum(r[k] for r in c) - c[k][k]) for k in (1, 2)]
+    return {"non_background_accuracy": (c[1][1] + c[2][2]) / labelled,
+            "cosmic_iou": iou[0], "neutrino_iou": iou[1], "mean_iou": (iou[0] + iou[1]) / 2}
+
+
 def headline(metrics: dict) -> dict[str, float]:
-    """The numbers a row shows, from an evaluation's metrics.json."""
-    table = metrics["cosmic_tagger"]["table2"]
+    """The numbers a row shows, from an evaluation's metrics.json: the dense tagger's Table 2,
+    or the sparse tagger's active-voxel confusion (the same numbers, docs/results.md)."""
+    if "cosmic_tagger" in metrics:
+        table = metrics["cosmic_tagger"]["table2"]
+    else:
+        planes = metrics["active"]
+        total = [[sum(planes[p]["confusion"][i][j] for p in ("U", "V", "Y")) for j in range(3)]
+                 for i in range(3)]
+        table = {"all planes": _from_confusion(total), "Y": _from_confusion(planes["Y"]["confusion"])}
     every = table["all planes"]
     return {"mean_iou": every["mean_iou"],
             "non_background_accuracy": every["non_background_accuracy"],
@@ -48,11 +66,16 @@ def main() -> None:
     rows = []
     for w in weights:
         out = args.run / "snapshot_scan" / w.stem
-        done = subprocess.run([LARSEG, "evaluate", str(args.run / "config.yaml"),
-                               "--weights", str(w), "--data", args.data, "-o", str(out),
-                               "--set", f"train.threads={args.threads}"],
-                              capture_output=True, text=True)
-        if done.returncode:
+        old = json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").is_file() \
+            else {}
+        if old.get("weights") == str(w) and old.get("data") == [args.data]:
+            done = None  # evaluated by an earlier scan
+        else:
+            done = subprocess.run([LARSEG, "evaluate", str(args.run / "config.yaml"),
+                                   "--weights", str(w), "--data", args.data, "-o", str(out),
+                                   "--set", f"train.threads={args.threads}"],
+                                  capture_output=True, text=True)
+        if done is not None and done.returncode:
             raise SystemExit(f"evaluating {w} failed:\n{done.stderr[-2000:]}")
         step = json.loads(w.with_suffix(".json").read_text())["step"]
         rows.append({"weights": str(w), "step": step,
