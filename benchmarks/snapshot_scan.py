@@ -59,8 +59,9 @@ def main() -> None:
     args = ap.parse_args()
     weights = sorted((args.run / "snapshots").glob("step_*.safetensors"))
     final = args.run / "model.safetensors"
-    if final.is_file():
-        weights.append(final)
+    snapped = {json.loads(w.with_suffix(".json").read_text())["step"] for w in weights}
+    if final.is_file() and json.loads(final.with_suffix(".json").read_text())["step"] not in snapped:
+        weights.append(final)  # the run's last step, unless a snapshot holds it
     if not weights:
         raise SystemExit(f"{args.run} has no snapshots and no model.safetensors")
     rows = []
