@@ -20,30 +20,23 @@ import subprocess
 import sys
 from pathlib import Path
 
+from larseg.metrics.cosmic import table2
+
 LARSEG = str(Path(sys.executable).with_name("larseg"))
-
-
-def _from_confusion(confusion) -> dict[str, float]:
-    """Table 2's numbers from a (truth × prediction) background / cosmic / neutrino confusion
-    over the active pixels: the pixels without charge are background and predicted so (the
-    sparse network labels only its voxels), so they change no number here."""
-    c = [[float(v) for v in row] for row in confusion]
-    labelled = sum(c[1]) + sum(c[2])
-    iou = [c[k][k] / (sum(c[k]) + sum(r[k] for r in c) - c[k][k]) for k in (1, 2)]
-    return {"non_background_accuracy": (c[1][1] + c[2][2]) / labelled,
-            "cosmic_iou": iou[0], "neutrino_iou": iou[1], "mean_iou": (iou[0] + iou[1]) / 2}
 
 
 def headline(metrics: dict) -> dict[str, float]:
     """The numbers a row shows, from an evaluation's metrics.json: the dense tagger's Table 2,
-    or the sparse tagger's active-voxel confusion (the same numbers, docs/results.md)."""
+    or larseg.metrics.cosmic.table2 of the sparse tagger's active-voxel confusion: the pixels
+    without charge are background and predicted so (the sparse network labels only its voxels),
+    so they change none of these numbers (docs/results.md)."""
     if "cosmic_tagger" in metrics:
         table = metrics["cosmic_tagger"]["table2"]
     else:
         planes = metrics["active"]
         total = [[sum(planes[p]["confusion"][i][j] for p in ("U", "V", "Y")) for j in range(3)]
                  for i in range(3)]
-        table = {"all planes": _from_confusion(total), "Y": _from_confusion(planes["Y"]["confusion"])}
+        table = {"all planes": table2(total), "Y": table2(planes["Y"]["confusion"])}
     every = table["all planes"]
     return {"mean_iou": every["mean_iou"],
             "non_background_accuracy": every["non_background_accuracy"],

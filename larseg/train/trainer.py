@@ -299,8 +299,8 @@ class _Trainer:
                         on_step(last)
                     if pos.step % cfg.train.checkpoint_every == 0 or pos.step == cfg.train.steps:
                         keep()
-                    every = cfg.train.snapshot_every
-                    if self.lead and every and pos.step % every == 0:
+                    snap = cfg.train.snapshot_every
+                    if self.lead and snap and pos.step % snap == 0:
                         _write_weights(run, self.model, cfg, pos.step, snapshot_name(pos.step))
         finally:
             if log is not None:

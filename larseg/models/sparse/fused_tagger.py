@@ -15,7 +15,7 @@ from __future__ import annotations
 from ...data._torch import torch
 from ..cosmic_tagger import DeepestBlock
 from . import fused
-from .layers import PlaneSparseBatchNorm
+from .layers import PlaneSparseBatchNorm, plane_of_sites
 from .reference import strided_map, submanifold_rows
 from .tensor import SparseTensor
 
@@ -67,8 +67,8 @@ class FusedTaggerInference:
                                lambda: fused.plane_scale_shift(norm))
 
     def _planes(self, coords: Tensor) -> Tensor | None:
-        """Each site's plane (the joined record's image b·P + p), where the norm needs it."""
-        return coords[:, 0].long() % self.cfg.planes if self.cfg.norm == "plane" else None
+        """Each site's plane, where the norm needs it (``norm="plane"``)."""
+        return plane_of_sites(coords, self.cfg.planes) if self.cfg.norm == "plane" else None
 
     def _sparse_conv(self, h: Tensor, rows: Tensor, name: str, conv: nn.Module, norm, dtype,
                      plane: Tensor | None, slope: float | None = None,

@@ -37,6 +37,11 @@ class SparseBatchNorm(nn.BatchNorm1d):
         return x.with_features(super().forward(x.features))
 
 
+def plane_of_sites(coords: torch.Tensor, planes: int) -> torch.Tensor:
+    """Each site's plane in a record of P = ``planes`` planes joined as image b·P + p."""
+    return coords[:, 0].long() % planes
+
+
 class PlaneSparseBatchNorm(nn.Module):
     """BatchNorm with statistics and scale of its own per plane, for a record whose image index
     is b·P + p (the sparse cosmic tagger's joined planes): the layout of the dense
@@ -49,9 +54,6 @@ class PlaneSparseBatchNorm(nn.Module):
         self.channels, self.planes = channels, planes
         self.bn = nn.BatchNorm1d(planes * channels)
 
-    def plane_of_sites(self, x: SparseTensor) -> torch.Tensor:
-        return x.coords[:, 0].long() % self.planes
-
     def forward(self, x: SparseTensor) -> SparseTensor:
         bn, c = self.bn, self.channels
         momentum = bn.momentum
@@ -59,7 +61,7 @@ class PlaneSparseBatchNorm(nn.Module):
             bn.num_batches_tracked.add_(1)
             if momentum is None:  # a cumulative average, as BatchNorm1d's
                 momentum = 1.0 / float(bn.num_batches_tracked)
-        plane = self.plane_of_sites(x)
+        plane = plane_of_sites(x.coords, self.planes)
         out = torch.empty_like(x.features)
         for p in range(self.planes):
             rows = (plane == p).nonzero().squeeze(1)
